@@ -1,0 +1,1 @@
+"""settle.api: the interfaces, the command line and (later) the HTTP gateway."""

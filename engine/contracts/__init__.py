@@ -1,0 +1,1 @@
+"""Contract documents and the contract kinds that settle them."""

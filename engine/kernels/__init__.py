@@ -1,0 +1,1 @@
+"""Engine kernels: member months, attribution, total cost of care, risk, stratification."""
