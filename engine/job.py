@@ -138,7 +138,8 @@ def format_validation_error(exc: ValidationError, source: str) -> tuple[str, str
     for err in exc.errors():
         field = ".".join(str(p) for p in err["loc"]) or "(document)"
         first = first or field
-        parts.append(f"{field}: {err['msg']}")
+        message = str(err["msg"]).removeprefix("Value error, ")
+        parts.append(f"{field}: {message}")
     return f"{source}: invalid job document: " + "; ".join(parts) + ".", first
 
 
