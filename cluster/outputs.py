@@ -1,0 +1,126 @@
+"""Writing a job's outputs atomically, with a manifest of checksums.
+
+Outputs are first written into a staging folder beside the destination; only when every file
+is written does :meth:`OutputWriter.commit` write ``manifest.json`` and make the whole folder
+visible in one step:
+
+* local folders: the staging folder is renamed onto the destination (an existing destination
+  is moved aside first and removed after the swap), so readers see the old result or the new
+  one, never a mix;
+* object stores (``s3://``, ``gs://``): there is no rename, so files are written in place and
+  ``manifest.json`` is written **last**; a result is complete only when its manifest exists.
+
+Files are written deterministically (fixed Parquet writer options, sorted JSON keys), so a
+re-run of the same job writes byte-identical outputs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+__all__ = ["OutputFile", "OutputWriter", "parquet_bytes"]
+
+
+@dataclass(frozen=True)
+class OutputFile:
+    """One written output: its name within the result, rows, size and checksum."""
+
+    name: str
+    rows: int | None
+    bytes: int
+    sha256: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "rows": self.rows, "bytes": self.bytes, "sha256": self.sha256}
+
+
+def parquet_bytes(table: pa.Table) -> bytes:
+    """Serialise a table to Parquet with fixed options (same table -> same bytes)."""
+    sink = io.BytesIO()
+    pq.write_table(
+        table,
+        sink,
+        compression="zstd",
+        compression_level=3,
+        use_dictionary=True,
+        write_statistics=True,
+        row_group_size=1 << 20,
+    )
+    return sink.getvalue()
+
+
+class OutputWriter:
+    """Stages output files for one result and publishes them together."""
+
+    def __init__(self, destination: str) -> None:
+        self.destination = destination
+        self._remote = "://" in destination and not destination.startswith("file://")
+        self._files: list[OutputFile] = []
+        if self._remote:
+            self._fs, self._root = pafs.FileSystem.from_uri(destination)
+            self._fs.create_dir(self._root, recursive=True)
+        else:
+            final = Path(destination.removeprefix("file://"))
+            final.parent.mkdir(parents=True, exist_ok=True)
+            self._final = final
+            self._staging = final.parent / f".{final.name}.staging-{uuid.uuid4().hex[:12]}"
+            self._staging.mkdir()
+
+    @property
+    def files(self) -> list[OutputFile]:
+        return list(self._files)
+
+    def write_parquet(self, name: str, table: pa.Table) -> OutputFile:
+        return self._put(f"{name}.parquet", parquet_bytes(table), table.num_rows)
+
+    def write_json(self, name: str, payload: Any) -> OutputFile:
+        text = json.dumps(payload, sort_keys=True, indent=2, default=str) + "\n"
+        return self._put(f"{name}.json", text.encode(), None)
+
+    def write_bytes(self, filename: str, data: bytes, rows: int | None = None) -> OutputFile:
+        return self._put(filename, data, rows)
+
+    def _put(self, filename: str, data: bytes, rows: int | None) -> OutputFile:
+        if self._remote:
+            with self._fs.open_output_stream(f"{self._root}/{filename}") as out:
+                out.write(data)
+        else:
+            (self._staging / filename).write_bytes(data)
+        entry = OutputFile(filename, rows, len(data), hashlib.sha256(data).hexdigest())
+        self._files.append(entry)
+        return entry
+
+    def commit(self, manifest: dict[str, Any]) -> str:
+        """Write ``manifest.json`` (with every file's checksum) and publish the result."""
+        body = dict(manifest)
+        body["outputs"] = [f.as_dict() for f in sorted(self._files, key=lambda f: f.name)]
+        text = json.dumps(body, sort_keys=True, indent=2, default=str) + "\n"
+        if self._remote:
+            with self._fs.open_output_stream(f"{self._root}/manifest.json") as out:
+                out.write(text.encode())
+            return self.destination
+        (self._staging / "manifest.json").write_text(text)
+        old = None
+        if self._final.exists():
+            old = self._final.parent / f".{self._final.name}.old-{uuid.uuid4().hex[:12]}"
+            self._final.rename(old)
+        self._staging.rename(self._final)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        return str(self._final)
+
+    def abort(self) -> None:
+        """Remove the staging folder of an unfinished result (local only)."""
+        if not self._remote:
+            shutil.rmtree(self._staging, ignore_errors=True)
