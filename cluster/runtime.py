@@ -9,6 +9,7 @@ reused as it is.
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from dataclasses import dataclass
@@ -34,13 +35,13 @@ def ensure_ray(*, num_cpus: int | None = None, address: str | None = None) -> Ra
         return RayRuntime(address=address, embedded=False, started_here=False, cpus=_cpus())
     target = address or os.environ.get("RAY_ADDRESS") or None
     if target:
-        ray.init(address=target, logging_level="ERROR", log_to_driver=False)
+        ray.init(address=target, logging_level=logging.ERROR, log_to_driver=False)
         return RayRuntime(address=target, embedded=False, started_here=True, cpus=_cpus())
     temp_dir = os.environ.get("RAY_TMPDIR") or tempfile.mkdtemp(prefix="settle-ray-")
     ray.init(
         num_cpus=num_cpus or os.cpu_count() or 1,
         include_dashboard=False,
-        logging_level="ERROR",
+        logging_level=logging.ERROR,
         log_to_driver=False,
         _temp_dir=temp_dir,
     )
@@ -48,4 +49,4 @@ def ensure_ray(*, num_cpus: int | None = None, address: str | None = None) -> Ra
 
 
 def _cpus() -> float:
-    return float(ray.cluster_resources().get("CPU", 0.0))
+    return float(ray.cluster_resources().get("CPU", 0.0))  # type: ignore[no-untyped-call]
