@@ -11,7 +11,8 @@ system failure keeps its full traceback (exit code 1, HTTP 5xx).
     │   ├── ContractError          a contract document field is missing or invalid
     │   ├── InputFileError         an input file cannot be read as its table
     │   │   └── MissingInputError  an input path matches no file
-    │   └── AggregatesError        a what-if aggregates file is malformed
+    │   ├── AggregatesError        a what-if aggregates file is malformed
+    │   └── RiskDataError          risk scores cannot support the contract's risk rules
     └── SettleSystemError          something failed that the user cannot fix
         └── InvariantViolation     a conservation or balance check failed (a bug)
 
@@ -28,6 +29,7 @@ __all__ = [
     "InvariantViolation",
     "JobDocumentError",
     "MissingInputError",
+    "RiskDataError",
     "SettleError",
     "SettleSystemError",
     "UserError",
@@ -93,3 +95,8 @@ class SettleSystemError(SettleError):
 
 class InvariantViolation(SettleSystemError):
     """A conservation or balance invariant failed: a bug in Settle, never a user mistake."""
+
+
+class RiskDataError(UserError):
+    """Risk adjustment or renormalisation was asked for, but the risk scores cannot support it
+    (no scored member months in a period, or a baseline risk that is missing or not positive)."""
