@@ -12,6 +12,7 @@ import sys
 import typer
 from rich.console import Console
 
+from settle.api import commands_data
 from settle.engine import __version__
 from settle.engine.errors import UserError
 
@@ -28,6 +29,9 @@ err_console = Console(stderr=True, soft_wrap=True)
 @app.callback()
 def _root() -> None:
     """Settle value-based health-care contracts at payer scale."""
+
+
+app.command()(commands_data.validate)
 
 
 @app.command()

@@ -1,0 +1,53 @@
+"""Data commands of the command line: `settle synth` and `settle validate`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console(soft_wrap=True)
+
+
+def validate(
+    job_file: Annotated[Path, typer.Argument(metavar="JOB.yaml", help="The job document to validate.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
+    examples: Annotated[int, typer.Option("--examples", min=0, help="How many rejects to show.")] = 20,
+) -> None:
+    """Read every input of a job and report rows read, accepted and rejected (by reason)."""
+    from settle.engine.job import load_job
+    from settle.engine.validate import validate_job, validation_report
+
+    job = load_job(job_file)
+    report = validation_report(validate_job(job, max_examples=examples), max_examples=examples)
+    if as_json:
+        typer.echo(json.dumps(report, sort_keys=True, default=str))
+        return
+    _print_report(report)
+
+
+def _print_report(report: dict[str, Any]) -> None:
+    counts = Table(title=f"Validation of {report['job']}", title_justify="left")
+    for header in ("table", "files", "read", "accepted", "rejected", "rejected by reason"):
+        counts.add_column(header, justify="left" if header in ("table", "rejected by reason") else "right")
+    for name, t in report["tables"].items():
+        reasons = ", ".join(f"{r}: {n:,}" for r, n in sorted(t["rejected_by_reason"].items()))
+        counts.add_row(
+            name, f"{t['files']:,}", f"{t['read']:,}", f"{t['accepted']:,}", f"{t['rejected']:,}", reasons
+        )
+    console.print(counts)
+    if report["rejects"]:
+        first = Table(title=f"First {len(report['rejects'])} rejects", title_justify="left")
+        for header in ("table", "file", "row", "column", "reason", "detail"):
+            first.add_column(header)
+        for r in report["rejects"]:
+            cells = [r["table"], r["source_file"], r["row_number"], r["column"], r["reason"], r["detail"]]
+            first.add_row(*("" if c is None else str(c) for c in cells))
+        console.print(first)
+    console.print(
+        f"read {report['read']:,} rows: accepted {report['accepted']:,}, rejected {report['rejected']:,}"
+    )
