@@ -547,12 +547,20 @@ Contract = Annotated[
 _ADAPTER: TypeAdapter[Contract] = TypeAdapter(Contract)
 
 
-_UNION_TAGS = frozenset({
-    ("truncation", "amount"), ("truncation", "percentile"),
-    ("benchmark", "pmpm"), ("benchmark", "baseline_pmpm"), ("benchmark", "baseline_years"),
-    ("benchmark", "computed"), ("earn_back", "linear"), ("earn_back", "tiers"),
-    ("target", "pmpm"), ("target", "trend"),
-})
+_UNION_TAGS = frozenset(
+    {
+        ("truncation", "amount"),
+        ("truncation", "percentile"),
+        ("benchmark", "pmpm"),
+        ("benchmark", "baseline_pmpm"),
+        ("benchmark", "baseline_years"),
+        ("benchmark", "computed"),
+        ("earn_back", "linear"),
+        ("earn_back", "tiers"),
+        ("target", "pmpm"),
+        ("target", "trend"),
+    }
+)
 _TYPE_NAMES = frozenset({"decimal", "str", "int", "bool", "date", "float", "none", "dict", "list"})
 
 
@@ -586,9 +594,19 @@ def _format_errors(exc: ValidationError) -> tuple[list[str], str]:
             field, message = "kind", f"unknown kind {err['input'].get('kind')!r}; allowed: {', '.join(KINDS)}"
         elif err["type"] == "union_tag_not_found":
             field, message = "kind", f"missing; allowed: {', '.join(KINDS)}"
-        elif err["type"] in ("literal_error", "decimal_parsing", "less_than_equal", "greater_than_equal",
-                             "greater_than", "less_than", "bool_parsing", "date_from_datetime_parsing",
-                             "int_parsing", "string_type", "decimal_type") and _is_scalar(err["input"]):
+        elif err["type"] in (
+            "literal_error",
+            "decimal_parsing",
+            "less_than_equal",
+            "greater_than_equal",
+            "greater_than",
+            "less_than",
+            "bool_parsing",
+            "date_from_datetime_parsing",
+            "int_parsing",
+            "string_type",
+            "decimal_type",
+        ) and _is_scalar(err["input"]):
             got.setdefault(field, f" (got {err['input']!r})")
         messages = by_field.setdefault(field, [])
         if message not in messages:
