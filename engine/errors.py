@@ -12,7 +12,8 @@ system failure keeps its full traceback (exit code 1, HTTP 5xx).
     │   ├── InputFileError         an input file cannot be read as its table
     │   │   └── MissingInputError  an input path matches no file
     │   ├── AggregatesError        a what-if aggregates file is malformed
-    │   └── RiskDataError          risk scores cannot support the contract's risk rules
+    │   ├── RiskDataError          risk scores cannot support the contract's risk rules
+    │   └── SynthOptionError       a synthetic claim-set option is invalid
     └── SettleSystemError          something failed that the user cannot fix
         └── InvariantViolation     a conservation or balance check failed (a bug)
 
@@ -32,6 +33,7 @@ __all__ = [
     "RiskDataError",
     "SettleError",
     "SettleSystemError",
+    "SynthOptionError",
     "UserError",
 ]
 
@@ -100,3 +102,12 @@ class InvariantViolation(SettleSystemError):
 class RiskDataError(UserError):
     """Risk adjustment or renormalisation was asked for, but the risk scores cannot support it
     (no scored member months in a period, or a baseline risk that is missing or not positive)."""
+
+
+class SynthOptionError(UserError):
+    """A synthetic claim-set option is invalid (a count, the seed, the layout, the year) or the
+    output folder already holds files."""
+
+    def __init__(self, message: str, *, option: str | None = None) -> None:
+        super().__init__(message)
+        self.option = option
