@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 __all__ = [
+    "CODE_FORMATS",
     "PROVENANCE_FIELDS",
     "TABLES",
     "Column",
@@ -42,6 +43,9 @@ class Column:
     (money: ``paid_amount`` in dollars -> ``paid_cents``).  ``aliases`` are other accepted
     source names (``employer_id`` for ``group_id``).  ``kind`` drives parsing: ``id`` (string
     code), ``text``, ``date``, ``money`` (dollars -> int64 cents), ``int``, ``float``, ``bool``.
+    ``format`` holds an ``id`` column to a stricter rule (a key of :data:`CODE_FORMATS`):
+    ``npi`` (10 digits), ``tin`` (9 digits), ``hcpcs`` (5 letters or digits), ``pos`` and
+    ``specialty`` (2 characters), ``claim_type`` (professional or institutional).
     """
 
     name: str
@@ -50,6 +54,7 @@ class Column:
     doc: str
     source: str | None = None
     aliases: tuple[str, ...] = ()
+    format: str | None = None
 
     @property
     def source_name(self) -> str:
@@ -69,6 +74,16 @@ _ARROW_TYPES: dict[str, pa.DataType] = {
     "float": pa.float64(),
     "bool": pa.bool_(),
 }
+
+CODE_FORMATS: dict[str, str] = {
+    "npi": "10 digits",
+    "tin": "9 digits (one hyphen after the second digit is removed)",
+    "hcpcs": "5 letters or digits",
+    "pos": "2 digits",
+    "specialty": "2 letters or digits",
+    "claim_type": "professional or institutional",
+}
+"""The formats an ``id`` column may be held to, with the phrase that rejects quote."""
 
 PROVENANCE_FIELDS: tuple[pa.Field, ...] = (
     pa.field("_source_file", pa.string(), nullable=False),
@@ -128,18 +143,18 @@ MEDICAL_CLAIM = TableSpec(
     (
         _c("claim_id", "id", True, "Claim identifier."),
         _c("claim_line_number", "int", True, "Line number within the claim."),
-        _c("claim_type", "id", True, "professional or institutional."),
+        _c("claim_type", "id", True, "professional or institutional.", format="claim_type"),
         _c("member_id", "id", True, "The member the service was for."),
         _c("claim_start_date", "date", True, "Service date (start) of the claim."),
         _c("paid_date", "date", True, "Date the line was paid (or reversed)."),
         _c("paid_cents", "money", True, "Amount paid, cents.", source="paid_amount"),
         _c("allowed_cents", "money", True, "Amount allowed, cents.", source="allowed_amount"),
-        _c("rendering_npi", "id", False, "NPI of the rendering clinician."),
-        _c("rendering_tin", "id", False, "TIN the rendering clinician billed under."),
-        _c("billing_tin", "id", False, "Billing TIN."),
-        _c("billing_npi", "id", False, "Billing NPI (mapped to a TIN through the roster)."),
-        _c("hcpcs_code", "id", False, "HCPCS/CPT procedure code."),
-        _c("place_of_service_code", "id", False, "CMS place-of-service code."),
+        _c("rendering_npi", "id", False, "NPI of the rendering clinician.", format="npi"),
+        _c("rendering_tin", "id", False, "TIN the rendering clinician billed under.", format="tin"),
+        _c("billing_tin", "id", False, "Billing TIN.", format="tin"),
+        _c("billing_npi", "id", False, "Billing NPI (mapped to a TIN through the roster).", format="npi"),
+        _c("hcpcs_code", "id", False, "HCPCS/CPT procedure code.", format="hcpcs"),
+        _c("place_of_service_code", "id", False, "CMS place-of-service code.", format="pos"),
         _c("claim_end_date", "date", False, "Service end date of the claim."),
         _c("claim_line_start_date", "date", False, "Service date of the line, when given."),
         _c("data_source", "text", False, "Source system."),
@@ -157,7 +172,7 @@ PHARMACY_CLAIM = TableSpec(
         _c("paid_cents", "money", True, "Amount paid, cents.", source="paid_amount"),
         _c("allowed_cents", "money", True, "Amount allowed, cents.", source="allowed_amount"),
         _c("claim_line_number", "int", False, "Line number, when the source has one."),
-        _c("prescribing_provider_npi", "id", False, "Prescriber NPI."),
+        _c("prescribing_provider_npi", "id", False, "Prescriber NPI.", format="npi"),
         _c("ndc_code", "id", False, "National drug code."),
     ),
     optional_table=True,
@@ -167,11 +182,11 @@ ROSTER = TableSpec(
     "roster",
     "one clinician (or a whole TIN) in one contract entity over a date range",
     (
-        _c("tin", "id", True, "Taxpayer id the clinician bills under."),
+        _c("tin", "id", True, "Taxpayer id the clinician bills under.", format="tin"),
         _c("entity_id", "id", True, "The contract entity (ACO, IHP, medical group)."),
         _c("effective_date", "date", True, "First day of participation."),
-        _c("npi", "id", False, "Clinician NPI; empty for whole-TIN participation."),
-        _c("specialty_code", "id", False, "CMS specialty code (two characters, e.g. 08)."),
+        _c("npi", "id", False, "Clinician NPI; empty for whole-TIN participation.", format="npi"),
+        _c("specialty_code", "id", False, "CMS specialty code, two characters (08).", format="specialty"),
         _c("termination_date", "date", False, "Last day of participation; empty = open."),
     ),
 )
@@ -217,7 +232,7 @@ VOLUNTARY_ALIGNMENT = TableSpec(
     "one member's designated clinician",
     (
         _c("member_id", "id", True, "Member."),
-        _c("npi", "id", True, "Designated clinician's NPI."),
+        _c("npi", "id", True, "Designated clinician's NPI.", format="npi"),
         _c("signed_date", "date", True, "Date the designation was signed."),
     ),
     optional_table=True,

@@ -1,0 +1,225 @@
+"""Strict, vectorised parsing of one raw column into its canonical type (Polars expressions).
+
+Each canonical column kind has one parser.  A parser sees the raw column as the reader left it
+(text from CSV; text or a typed column from Parquet) and produces, in two stages,
+
+1. ``prep``: the raw cell made comparable: text is stripped of surrounding white space and an
+   empty cell becomes null; typed cells are left as they are;
+2. ``value``: the canonical value, **null whenever the cell is present but does not parse**,
+   so "present and null" is exactly "malformed".  Money also yields an ``overflow`` flag for
+   amounts too large to hold in int64 cents (reported as out of range, not as malformed).
+
+Parse rules (also in ``docs/inputs.md``):
+
+* ``id``: any non-empty text; an integer column becomes its decimal string (zero-padded to
+  the code's width for fixed-width numeric codes: NPI 10, TIN 9, place of service 2,
+  specialty 2); an integral float likewise.  Formats: NPI ``^\\d{10}$``; TIN ``^\\d{9}$``
+  after removing one hyphen in ``NN-NNNNNNN``; HCPCS 5 letters or digits (upper-cased);
+  place of service 2 digits and specialty 2 letters or digits (a single digit gets a leading
+  zero, upper-cased); claim type ``professional`` or ``institutional`` (lower-cased).
+* ``date``: text exactly ``YYYY-MM-DD`` naming a real calendar day; Parquet ``date32``,
+  ``date64`` and ``timestamp`` (the calendar date, in the timestamp's own time zone).
+* ``money``: text ``[+-]digits[.digits]`` (no thousands separators, currency signs or
+  exponents; digits past the cent only when they are zeros); decimals exactly; integers as
+  whole dollars; floats when ``x * 100`` is within 0.0001 of a whole number of cents.
+* ``int``: text ``[+-]digits``; integer columns; integral floats and decimals.
+* ``float``: decimal text with an optional exponent; any numeric column; never NaN or infinite.
+* ``bool``: ``true/false``, ``t/f``, ``yes/no``, ``y/n``, ``1/0`` (any case); boolean columns;
+  integer columns holding 0 or 1.
+* ``text``: any text (stripped); typed columns are written as text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from settle.engine.schemas import Column
+
+__all__ = ["ColumnParser", "parser_for"]
+
+_DATE = r"^\d{4}-\d{2}-\d{2}$"
+# Digits, an optional point, digits after the cent only when they are zeros.
+_MONEY = r"^[+-]?(\d+(\.(\d{0,2}0*)?)?|\.\d{1,2}0*)$"
+_INT = r"^[+-]?\d{1,18}$"
+_FLOAT = r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d{1,3})?$"
+_TRUE = ["true", "t", "yes", "y", "1"]
+_FALSE = ["false", "f", "no", "n", "0"]
+_MAX_WHOLE_DOLLAR_DIGITS = 15  # 10**15 dollars = 10**17 cents < 2**63
+_FLOAT_CENT_TOLERANCE = 1e-4
+_WIDTH = {"npi": 10, "tin": 9, "pos": 2, "specialty": 2}
+_FORMAT_RE = {
+    "npi": r"^\d{10}$",
+    "tin": r"^\d{9}$",
+    "hcpcs": r"^[0-9A-Z]{5}$",
+    "pos": r"^\d{2}$",
+    "specialty": r"^[0-9A-Z]{2}$",
+}
+
+
+@dataclass(frozen=True)
+class ColumnParser:
+    """How to turn one raw column into its canonical column (see the module docstring)."""
+
+    column: Column
+    raw: str
+    dtype: pl.DataType
+
+    @property
+    def is_text(self) -> bool:
+        return self.dtype == pl.String
+
+    def prep(self) -> pl.Expr:
+        """Stage 1: stripped text (empty -> null), or the typed raw value."""
+        col = pl.col(self.raw)
+        if self.is_text:
+            return col.str.strip_chars().replace("", None)
+        return col
+
+    def value(self, p: pl.Expr) -> pl.Expr:
+        """Stage 2: the canonical value from the prepared cell; null when malformed."""
+        kind = self.column.kind
+        if isinstance(self.dtype, pl.Null):
+            return pl.lit(None, dtype=_POLARS[kind])
+        return {
+            "id": self._id,
+            "text": self._text,
+            "date": self._date,
+            "money": self._money,
+            "int": self._int,
+            "float": self._float,
+            "bool": self._bool,
+        }[kind](p)
+
+    def overflow(self, p: pl.Expr) -> pl.Expr | None:
+        """Stage 2 (money only): the amount is well formed but too large for int64 cents."""
+        if self.column.kind != "money" or isinstance(self.dtype, pl.Null):
+            return None
+        if self.is_text or isinstance(self.dtype, pl.Decimal):
+            text = p if self.is_text else p.cast(pl.String)
+            valid, whole_digits, _ = _money_parts(text)
+            return valid & (whole_digits > _MAX_WHOLE_DOLLAR_DIGITS)
+        return p.cast(pl.Float64).abs() >= 10.0**_MAX_WHOLE_DOLLAR_DIGITS
+
+    def text(self) -> pl.Expr:
+        """The raw cell as text, for the ``value`` column of a reject."""
+        col = pl.col(self.raw)
+        return col if self.is_text else col.cast(pl.String)
+
+    # --- one method per kind --------------------------------------------------------------
+
+    def _as_code_text(self, p: pl.Expr) -> pl.Expr:
+        """Typed ids as text: integers (zero-padded to a fixed code width), integral floats."""
+        if self.is_text:
+            return p
+        width = _WIDTH.get(self.column.format or "")
+        if self.dtype.is_integer():
+            text = p.cast(pl.String)
+        elif self.dtype.is_float():
+            text = pl.when(p.is_finite() & (p == p.floor())).then(
+                p.cast(pl.Int64, strict=False).cast(pl.String)
+            )
+        else:
+            text = p.cast(pl.String)
+        return text.str.zfill(width) if width else text
+
+    def _id(self, p: pl.Expr) -> pl.Expr:
+        text = self._as_code_text(p)
+        fmt = self.column.format
+        if fmt is None:
+            return text
+        if fmt == "claim_type":
+            lower = text.str.to_lowercase()
+            return pl.when(lower.is_in(["professional", "institutional"])).then(lower)
+        if fmt == "tin":
+            text = text.str.replace(r"^(\d{2})-(\d{7})$", "${1}${2}")
+        elif fmt in ("hcpcs", "specialty", "pos"):
+            text = text.str.to_uppercase()
+            if fmt != "hcpcs":
+                text = pl.when(text.str.contains(r"^\d$")).then(pl.lit("0") + text).otherwise(text)
+        return pl.when(text.str.contains(_FORMAT_RE[fmt])).then(text)
+
+    def _text(self, p: pl.Expr) -> pl.Expr:
+        return p if self.is_text else p.cast(pl.String)
+
+    def _date(self, p: pl.Expr) -> pl.Expr:
+        if self.is_text:
+            return pl.when(p.str.contains(_DATE)).then(p.str.strptime(pl.Date, "%Y-%m-%d", strict=False))
+        if isinstance(self.dtype, pl.Datetime):
+            return p.dt.date()
+        return p.cast(pl.Date)
+
+    def _money(self, p: pl.Expr) -> pl.Expr:
+        if self.is_text or isinstance(self.dtype, pl.Decimal):
+            text = p if self.is_text else p.cast(pl.String)
+            valid, whole_digits, cents = _money_parts(text)
+            return pl.when(valid & (whole_digits <= _MAX_WHOLE_DOLLAR_DIGITS)).then(cents).cast(pl.Int64)
+        if self.dtype.is_integer():
+            small = p.cast(pl.Float64).abs() < 10.0**_MAX_WHOLE_DOLLAR_DIGITS
+            return pl.when(small).then(p.cast(pl.Int64, strict=False) * 100)
+        scaled = p.cast(pl.Float64) * 100.0
+        whole_cents = scaled.round(0)
+        ok = scaled.is_finite() & ((scaled - whole_cents).abs() <= _FLOAT_CENT_TOLERANCE)
+        ok = ok & (scaled.abs() < 10.0 ** (_MAX_WHOLE_DOLLAR_DIGITS + 2))
+        return pl.when(ok).then(whole_cents.cast(pl.Int64, strict=False))
+
+    def _int(self, p: pl.Expr) -> pl.Expr:
+        if self.is_text:
+            return pl.when(p.str.contains(_INT)).then(p.str.to_integer(strict=False))
+        if self.dtype.is_integer():
+            return p.cast(pl.Int64, strict=False)
+        as_float = p.cast(pl.Float64)
+        integral = as_float.is_finite() & (as_float == as_float.floor()) & (as_float.abs() < 2.0**62)
+        return pl.when(integral).then(as_float.cast(pl.Int64, strict=False))
+
+    def _float(self, p: pl.Expr) -> pl.Expr:
+        value = (
+            pl.when(p.str.contains(_FLOAT)).then(p.cast(pl.Float64, strict=False))
+            if self.is_text
+            else p.cast(pl.Float64, strict=False)
+        )
+        return pl.when(value.is_finite()).then(value)
+
+    def _bool(self, p: pl.Expr) -> pl.Expr:
+        if self.is_text:
+            lower = p.str.to_lowercase()
+            return pl.when(lower.is_in(_TRUE)).then(True).when(lower.is_in(_FALSE)).then(False)
+        if self.dtype == pl.Boolean:
+            return p
+        return pl.when(p == 1).then(True).when(p == 0).then(False)
+
+
+def _money_parts(text: pl.Expr) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
+    """(well formed, number of whole-dollar digits, cents) of dollar text.
+
+    The point is removed and the digits read as one integer, scaled by the number of decimals:
+    ``12.5`` -> 125 x 10 = 1250 cents.  Decimals past the cent (zeros, by the shape check) are
+    cut first.  Cents are meaningful only where the text is well formed.
+    """
+    dot = text.str.find(".", literal=True)
+    length = text.str.len_bytes()
+    decimals = pl.when(dot.is_null()).then(0).otherwise(length - dot - 1)
+    cut = pl.when(decimals > 2).then(text.str.slice(0, dot + 3)).otherwise(text)
+    digits = cut.str.replace(".", "", literal=True).str.to_integer(strict=False)
+    kept = pl.min_horizontal(decimals, 2)
+    cents = pl.when(kept == 0).then(digits * 100).when(kept == 1).then(digits * 10).otherwise(digits)
+    signed = text.str.starts_with("-") | text.str.starts_with("+")
+    whole_digits = pl.coalesce(dot, length) - signed.cast(pl.UInt32)
+    return text.str.contains(_MONEY), whole_digits, cents
+
+
+_POLARS: dict[str, pl.DataType] = {
+    "id": pl.String(),
+    "text": pl.String(),
+    "date": pl.Date(),
+    "money": pl.Int64(),
+    "int": pl.Int64(),
+    "float": pl.Float64(),
+    "bool": pl.Boolean(),
+}
+
+
+def parser_for(column: Column, raw: str, dtype: pl.DataType) -> ColumnParser:
+    """The parser of ``column`` for a raw column named ``raw`` of Polars type ``dtype``."""
+    return ColumnParser(column, raw, dtype)

@@ -1,0 +1,271 @@
+"""Input readers: listing locations, CSV as text, typed Parquet, column names, provenance, errors."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from settle.engine.errors import InputFileError, MissingInputError
+from settle.engine.readers import iter_file, list_input_files, read_table
+
+ELIG_HEADER = "member_id,group_id,enrollment_start_date,enrollment_end_date"
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def elig_csv(path: Path, *rows: str, header: str = ELIG_HEADER) -> Path:
+    return write(path, "\n".join([header, *rows]) + "\n")
+
+
+# --- listing ------------------------------------------------------------------------------
+
+
+def test_folder_is_listed_recursively_sorted_skipping_hidden_and_other_files(tmp_path: Path) -> None:
+    root = tmp_path / "elig"
+    elig_csv(root / "b.csv", "1,G,2025-01-01,2025-12-31")
+    elig_csv(root / "a" / "z.csv", "2,G,2025-01-01,2025-12-31")
+    pq.write_table(pa.table({"x": [1]}), root / "c.parquet")
+    write(root / "_SUCCESS", "")
+    write(root / ".hidden.csv", "x\n")
+    write(root / "notes.txt", "x\n")
+    files = list_input_files(str(root))
+    assert [Path(f.display).relative_to(root).as_posix() for f in files] == ["a/z.csv", "b.csv", "c.parquet"]
+    assert [f.format for f in files] == ["csv", "csv", "parquet"]
+
+
+def test_glob_with_double_star_and_several_locations_deduplicated(tmp_path: Path) -> None:
+    elig_csv(tmp_path / "x" / "2024" / "e.csv", "1,G,2024-01-01,2024-12-31")
+    elig_csv(tmp_path / "x" / "2025" / "e.csv", "2,G,2025-01-01,2025-12-31")
+    elig_csv(tmp_path / "x" / "2025" / "other.csv", "3,G,2025-01-01,2025-12-31")
+    files = list_input_files([str(tmp_path / "x" / "**" / "e.csv"), str(tmp_path / "x" / "2025" / "e.csv")])
+    assert [Path(f.display).relative_to(tmp_path).as_posix() for f in files] == [
+        "x/2024/e.csv",
+        "x/2025/e.csv",
+    ]
+    one_level = list_input_files(str(tmp_path / "x" / "202?" / "*.csv"))
+    assert len(one_level) == 3
+
+
+def test_file_uri_is_read_through_pyarrow_fs(tmp_path: Path) -> None:
+    path = elig_csv(tmp_path / "e.csv", "00017,G1,2025-01-01,2025-12-31")
+    table = read_table(path.resolve().as_uri(), "eligibility")
+    assert table["member_id"].to_pylist() == ["00017"]
+    assert table["_source_file"].to_pylist() == [path.resolve().as_uri()]
+
+
+@pytest.mark.parametrize("pattern", ["nothing-here", "empty", "*.parquet"])
+def test_location_matching_nothing_names_the_path(tmp_path: Path, pattern: str) -> None:
+    (tmp_path / "empty").mkdir()
+    location = str(tmp_path / pattern)
+    with pytest.raises(MissingInputError) as err:
+        list_input_files(location)
+    assert location in str(err.value)
+    assert err.value.path == location
+
+
+# --- CSV and Parquet ----------------------------------------------------------------------
+
+
+def test_csv_keeps_every_cell_as_text_with_leading_zeros_and_provenance(tmp_path: Path) -> None:
+    path = elig_csv(tmp_path / "e.csv", "00017,0042,2025-01-01,2025-12-31", "18,7,2025-02-01,2025-03-31")
+    table = read_table(str(path), "eligibility")
+    assert table.schema.field("member_id").type == pa.string()
+    assert table["member_id"].to_pylist() == ["00017", "18"]
+    assert table["group_id"].to_pylist() == ["0042", "7"]
+    # Row numbers count records from 1, the header not counted.
+    assert table["_row_number"].to_pylist() == [1, 2]
+    assert table["_source_file"].to_pylist() == [str(path.resolve())] * 2
+
+
+def test_row_numbers_continue_across_parquet_batches(tmp_path: Path) -> None:
+    path = tmp_path / "e.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                "member_id": [f"m{i}" for i in range(7)],
+                "group_id": ["G"] * 7,
+                "enrollment_start_date": ["2025-01-01"] * 7,
+                "enrollment_end_date": ["2025-12-31"] * 7,
+            }
+        ),
+        path,
+    )
+    (file,) = list_input_files(str(path))
+    batches = list(iter_file(file, "eligibility", batch_rows=3))
+    assert [b.num_rows for b in batches] == [3, 3, 1]
+    assert [n for b in batches for n in b["_row_number"].to_pylist()] == [1, 2, 3, 4, 5, 6, 7]
+
+
+def test_parquet_typed_columns_are_kept_for_validation(tmp_path: Path) -> None:
+    path = tmp_path / "claims.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                "claim_id": pa.array([101], pa.int64()),
+                "claim_line_number": pa.array([1], pa.int32()),
+                "claim_type": pa.array(["professional"]).dictionary_encode(),
+                "member_id": pa.array(["0001"], pa.large_string()),
+                "claim_start_date": pa.array([dt.date(2025, 1, 5)], pa.date32()),
+                "paid_date": pa.array([dt.datetime(2025, 2, 1, 13, 0)], pa.timestamp("ms")),
+                "rendering_npi": pa.array([1234567890], pa.int64()),
+                "paid_amount": pa.array([Decimal("10.50")], pa.decimal128(12, 2)),
+                "allowed_amount": pa.array([12.25], pa.float64()),
+            }
+        ),
+        path,
+    )
+    table = read_table(str(path), "medical_claim")
+    assert table.schema.field("claim_type").type == pa.string()  # dictionary decoded
+    assert table.schema.field("member_id").type == pa.string()  # large_string narrowed
+    assert table.schema.field("claim_start_date").type == pa.date32()
+    assert table.schema.field("paid_amount").type == pa.decimal128(12, 2)
+
+
+def test_tuva_shaped_file_with_extra_columns_loads_only_canonical_ones(tmp_path: Path) -> None:
+    header = (
+        "person_id,member_id,payer,payer_type,plan,group_id,enrollment_start_date,enrollment_end_date,"
+        "data_source,x"
+    )
+    path = elig_csv(
+        tmp_path / "e.csv", "p1,00017,acme,commercial,gold,G1,2025-01-01,2025-12-31,tuva,zzz", header=header
+    )
+    table = read_table(str(path), "eligibility")
+    assert "x" not in table.column_names
+    assert table["person_id"].to_pylist() == ["p1"]
+    assert table["payer_type"].to_pylist() == ["commercial"]
+    assert table["data_source"].to_pylist() == ["tuva"]
+
+
+def test_column_map_alias_and_case_insensitive_names(tmp_path: Path) -> None:
+    header = "MBR_NO,Employer_ID,Enrollment_Start_Date,enrollment_end_date"
+    path = elig_csv(tmp_path / "e.csv", "00017,G1,2025-01-01,2025-12-31", header=header)
+    table = read_table(str(path), "eligibility", column_map={"MBR_NO": "member_id"})
+    assert table["member_id"].to_pylist() == ["00017"]
+    assert table["group_id"].to_pylist() == ["G1"]  # employer_id is an alias of group_id
+    assert table["enrollment_start_date"].to_pylist() == ["2025-01-01"]
+
+
+def test_column_map_to_a_canonical_money_name_reads_dollars(tmp_path: Path) -> None:
+    header = (
+        "claim_id,claim_line_number,claim_type,member_id,claim_start_date,paid_date,billing_tin,paid,allowed"
+    )
+    path = write(
+        tmp_path / "c.csv", header + "\nC1,1,professional,M,2025-01-05,2025-02-01,123456789,1.00,2.00\n"
+    )
+    table = read_table(
+        str(path), "medical_claim", column_map={"paid": "paid_cents", "allowed": "allowed_amount"}
+    )
+    assert table["paid_amount"].to_pylist() == ["1.00"]
+    assert table["allowed_amount"].to_pylist() == ["2.00"]
+
+
+def test_hive_partition_folder_supplies_a_missing_column(tmp_path: Path) -> None:
+    header = "member_id,enrollment_start_date,enrollment_end_date"
+    elig_csv(tmp_path / "e" / "group_id=G%2F1" / "part-0.csv", "1,2025-01-01,2025-12-31", header=header)
+    elig_csv(tmp_path / "e" / "group_id=G2" / "part-0.csv", "2,2025-01-01,2025-12-31", header=header)
+    table = read_table(str(tmp_path / "e"), "eligibility")
+    assert table["group_id"].to_pylist() == ["G/1", "G2"]
+
+
+def test_declared_stratifiers_are_kept_for_eligibility(tmp_path: Path) -> None:
+    path = elig_csv(tmp_path / "e.csv", "1,G,2025-01-01,2025-12-31,Y", header=ELIG_HEADER + ",sdoh_flag")
+    table = read_table(str(path), "eligibility", stratifiers=["sdoh_flag"])
+    assert table["sdoh_flag"].to_pylist() == ["Y"]
+
+
+def test_mixed_types_across_files_concatenate_as_text(tmp_path: Path) -> None:
+    elig_csv(tmp_path / "e" / "a.csv", "1,G,2025-01-01,2025-12-31")
+    pq.write_table(
+        pa.table(
+            {
+                "member_id": ["2"],
+                "group_id": ["G"],
+                "enrollment_start_date": pa.array([dt.date(2025, 2, 1)], pa.date32()),
+                "enrollment_end_date": pa.array([dt.date(2025, 3, 31)], pa.date32()),
+            }
+        ),
+        tmp_path / "e" / "b.parquet",
+    )
+    table = read_table(str(tmp_path / "e"), "eligibility")
+    assert table["enrollment_start_date"].to_pylist() == ["2025-01-01", "2025-02-01"]
+
+
+# --- file errors --------------------------------------------------------------------------
+
+
+def test_missing_required_column_names_file_table_and_column(tmp_path: Path) -> None:
+    path = elig_csv(
+        tmp_path / "e.csv", "1,2025-01-01,2025-12-31", header="member_id,enrollment_start_date,end"
+    )
+    with pytest.raises(InputFileError) as err:
+        read_table(str(path), "eligibility")
+    message = str(err.value)
+    assert str(path.resolve()) in message and "eligibility" in message
+    assert "group_id" in message and "enrollment_end_date" in message
+    assert err.value.columns == ("group_id", "enrollment_end_date")
+    assert "\n" not in message
+
+
+def test_claim_file_with_no_way_to_find_a_tin_is_refused(tmp_path: Path) -> None:
+    header = "claim_id,claim_line_number,claim_type,member_id,claim_start_date,paid_date,"
+    header += "paid_amount,allowed_amount"
+    path = write(tmp_path / "c.csv", header + "\nC1,1,professional,M,2025-01-05,2025-02-01,1,1\n")
+    with pytest.raises(InputFileError, match="rendering_npi or rendering_tin or billing_tin or billing_npi"):
+        read_table(str(path), "medical_claim")
+
+
+def test_column_of_an_unconvertible_type_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "e.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                "member_id": ["1"],
+                "group_id": ["G"],
+                "enrollment_start_date": pa.array([[1, 2]], pa.list_(pa.int64())),
+                "enrollment_end_date": pa.array([True]),
+            }
+        ),
+        path,
+    )
+    with pytest.raises(InputFileError) as err:
+        read_table(str(path), "eligibility")
+    assert err.value.columns == ("enrollment_start_date", "enrollment_end_date")
+    assert str(path.resolve()) in str(err.value)
+
+
+def test_file_that_is_not_parquet_is_refused_naming_it(tmp_path: Path) -> None:
+    path = write(tmp_path / "e.parquet", "this is not parquet")
+    with pytest.raises(InputFileError) as err:
+        read_table(str(path), "eligibility")
+    assert str(path.resolve()) in str(err.value) and "Parquet" in str(err.value)
+
+
+def test_ragged_csv_is_refused_without_quoting_member_data(tmp_path: Path) -> None:
+    path = elig_csv(tmp_path / "e.csv", "1,G,2025-01-01,2025-12-31", "SECRET-MEMBER,G")
+    with pytest.raises(InputFileError) as err:
+        read_table(str(path), "eligibility")
+    assert str(path.resolve()) in str(err.value)
+    assert "SECRET-MEMBER" not in str(err.value)
+
+
+def test_csv_that_is_not_utf8_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "e.csv"
+    path.write_bytes((ELIG_HEADER + "\n").encode() + "Jos\xe9,G,2025-01-01,2025-12-31\n".encode("latin-1"))
+    with pytest.raises(InputFileError, match="UTF-8"):
+        read_table(str(path), "eligibility")
+
+
+def test_header_only_csv_reads_as_no_rows(tmp_path: Path) -> None:
+    path = elig_csv(tmp_path / "e.csv")
+    table = read_table(str(path), "eligibility")
+    assert table.num_rows == 0
+    assert "member_id" in table.column_names
