@@ -1,0 +1,108 @@
+"""Statements render (JSON, CSV, text); the ledger refuses what does not conserve."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from decimal import Decimal
+
+import pytest
+
+from settle.engine.errors import InvariantViolation
+from settle.engine.ledger import (
+    LedgerEntry,
+    balances,
+    check_ledger,
+    ledger_to_table,
+    split_across_groups,
+    totals_table,
+    transfer,
+)
+from settle.engine.statement import StatementBuilder, statements_to_csv, statements_to_json
+
+
+def _statement() -> StatementBuilder:
+    sb = StatementBuilder("c1", "shared_savings", "E1", None, "2025-01-01/2025-12-31", "ssq")
+    sb.cents("benchmark_expenditure", "Benchmark B", 60_000_000)
+    sb.ratio("savings_rate", "r = G / B", Decimal(1) / Decimal(3), "rate")
+    # 0.125 → half-even 0.12; 0.135 → 0.14 (rounded once, where published).
+    sb.money("a", "a figure", Decimal("0.125"))
+    sb.money("b", "another", Decimal("0.135"))
+    sb.flag("threshold_met", "met", True)
+    return sb
+
+
+def test_builder_rounds_once_half_even() -> None:
+    st = _statement().build(-12345)
+    assert st.value("savings_rate") == Decimal("0.3333333333")
+    assert st.value("a") == 12 and st.value("b") == 14
+    assert st.direction == "entity_to_payer"
+
+
+def test_builder_refuses_a_step_twice() -> None:
+    sb = _statement()
+    with pytest.raises(ValueError, match="twice"):
+        sb.cents("a", "again", 1)
+
+
+def test_renderings() -> None:
+    st = _statement().build(-12345)
+    data = json.loads(st.to_json())
+    assert data["amount"] == "-123.45" and data["amount_cents"] == -12345
+    assert data["steps"][0] == {
+        "name": "benchmark_expenditure",
+        "label": "Benchmark B",
+        "unit": "usd",
+        "value": "600000.00",
+        "cents": 60_000_000,
+    }
+    assert data["steps"][1]["value"] == "0.3333333333"
+    assert json.loads(statements_to_json([st]))[0]["direction"] == "entity_to_payer"
+    rows = list(csv.DictReader(io.StringIO(statements_to_csv([st, st]))))
+    assert len(rows) == 10 and rows[0]["value"] == "600000.00" and rows[4]["value"] == "true"
+    text = st.to_text()
+    assert "Benchmark B" in text and "600000.00" in text and "-123.45" in text
+    assert "entity to payer" in text
+
+
+def _entry(debit: str, credit: str, cents: int) -> LedgerEntry:
+    return LedgerEntry(debit, credit, cents, "c1", None, "test", "E1", None)
+
+
+def test_transfer_skips_zero_and_flips_negative() -> None:
+    kw = {"contract_id": "c1", "period": None, "reason": "x", "entity_id": "E1", "group_id": None}
+    assert transfer("a", "b", 0, **kw) == []  # type: ignore[arg-type]
+    (e,) = transfer("a", "b", -5, **kw)  # type: ignore[arg-type]
+    assert (e.credit, e.debit, e.amount_cents) == ("b", "a", 5)
+
+
+def test_check_ledger_refuses_an_open_pool_and_bad_amounts() -> None:
+    pool = "pool:c1:E1:G1"
+    ok = [_entry(pool, "group:G1", 100), _entry("entity:E1", pool, 60), _entry("group:G1", pool, 40)]
+    check_ledger(ok)
+    with pytest.raises(InvariantViolation, match="off by 1 cents"):
+        check_ledger([*ok[:2], _entry("group:G1", pool, 39)])
+    with pytest.raises(InvariantViolation, match="non-positive"):
+        check_ledger([_entry("a", "b", 0)])
+    with pytest.raises(InvariantViolation, match="to itself"):
+        check_ledger([_entry("a", "a", 3)])
+
+
+def test_split_and_tables() -> None:
+    # 100 cents over member months 1.5 : 1.5 : 1 → 37.5, 37.5, 25 → floors 37, 37, 25; the one
+    # cent left goes to the first of the tied remainders.
+    assert split_across_groups(100, [("A", Decimal("1.5")), ("B", Decimal("1.5")), ("C", Decimal(1))]) == [
+        ("A", 38),
+        ("B", 37),
+        ("C", 25),
+    ]
+    entries = [_entry("entity:E1", "group:G1", 500), _entry("group:G1", "entity:E1", 200)]
+    table = ledger_to_table(entries)
+    assert table.column("amount_cents").to_pylist() == [500, 200]
+    totals = totals_table(entries).to_pylist()
+    assert totals == [
+        {"account": "entity:E1", "debits_cents": 500, "credits_cents": 200, "balance_cents": 300},
+        {"account": "group:G1", "debits_cents": 200, "credits_cents": 500, "balance_cents": -300},
+    ]
+    assert balances(entries) == {"entity:E1": 300, "group:G1": -300}
