@@ -1,0 +1,163 @@
+"""Member months per member x employer group over a performance period (pipeline step 2).
+
+Rules, in order:
+
+1. Only spans of the groups in scope count; each span is clipped to the period.
+2. Spans of the same member and group that overlap or touch (one ends the day before the
+   next starts) are merged, so no day is counted twice.  Groups are never merged: a member
+   enrolled with two groups in the same month counts in each group for that group's own days.
+3. The months of the period are the calendar months that contain a day of the period.  Per
+   member x group x month, ``member_days`` = days enrolled in the month *within the period*.
+4. A month's member months, by :class:`~settle.engine.kernels.rules.MemberMonthRule`:
+   ``any_day`` 1 if ``member_days > 0``; ``first_of_month`` 1 if enrolled on the 1st and the
+   1st lies in the period; ``partial`` ``member_days / days in the calendar month``.
+
+Exact representation (our choice; the domain text is silent): member months are integer
+**member-month units**, :data:`MEMBER_MONTH_UNITS` = 377,580 units to one member month.
+377,580 = lcm(28, 29, 30, 31), so every partial month ``d / D`` is the exact integer
+``d * (377580 // D)`` units, sums over any months are exact int64, and whole-month rules give
+multiples of 377,580.  :func:`member_months_fraction` turns units into an exact
+:class:`~fractions.Fraction`; PMPM = cost * 377,580 / units, rounded once.
+
+Stratifier columns (any eligibility column, e.g. ``dual_status_code``) are taken per member
+x group from the member's latest span in the period (largest start date, then largest end
+date, then largest value), so the result does not depend on row order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from fractions import Fraction
+
+import polars as pl
+
+from settle.engine.job import Period
+from settle.engine.kernels.frames import Frame, lazy
+from settle.engine.kernels.rules import MemberMonthRule
+
+__all__ = [
+    "MEMBER_MONTH_UNITS",
+    "clip_spans",
+    "member_months",
+    "member_months_by_month",
+    "member_months_fraction",
+    "merge_spans",
+]
+
+MEMBER_MONTH_UNITS = 377_580  # lcm(28, 29, 30, 31): the units of one member month
+
+_START = "enrollment_start_date"
+_END = "enrollment_end_date"
+_KEYS = ["member_id", "group_id"]
+
+
+def member_months_fraction(units: int) -> Fraction:
+    """Member-month units as an exact number of member months (``188790`` -> ``1/2``)."""
+    return Fraction(units, MEMBER_MONTH_UNITS)
+
+
+def clip_spans(eligibility: Frame, period: Period, groups: Iterable[str] | None = None) -> pl.LazyFrame:
+    """Spans of the groups in scope (``None`` = all), clipped to the period; spans wholly
+    outside the period are dropped.  Columns: member_id, group_id, start and end dates."""
+    lf = lazy(eligibility).select(*_KEYS, _START, _END)
+    if groups is not None:
+        lf = lf.filter(pl.col("group_id").is_in(sorted(groups)))
+    return lf.with_columns(
+        pl.max_horizontal(pl.col(_START), pl.lit(period.start)).alias(_START),
+        pl.min_horizontal(pl.col(_END), pl.lit(period.end)).alias(_END),
+    ).filter(pl.col(_START) <= pl.col(_END))
+
+
+def merge_spans(spans: Frame, keys: Sequence[str] = ("member_id", "group_id")) -> pl.LazyFrame:
+    """Merge overlapping or adjacent spans per ``keys``; returns keys and merged start/end.
+
+    After sorting by start, a span opens a new merged span when it starts more than one day
+    after the latest end seen so far in its group."""
+    k = list(keys)
+    ordered = lazy(spans).select(*k, _START, _END).sort([*k, _START, _END])
+    prior_end = pl.col(_END).cum_max().shift(1).over(k)
+    opens = prior_end.is_null() | (pl.col(_START) > prior_end.dt.offset_by("1d"))
+    return (
+        ordered.with_columns(opens.cast(pl.Int64).cum_sum().over(k).alias("_span"))
+        .group_by([*k, "_span"])
+        .agg(pl.col(_START).min(), pl.col(_END).max())
+        .drop("_span")
+    )
+
+
+def member_months_by_month(
+    eligibility: Frame,
+    period: Period,
+    rule: MemberMonthRule = MemberMonthRule.ANY_DAY,
+    groups: Iterable[str] | None = None,
+) -> pl.DataFrame:
+    """One row per member x group x month with at least one enrolled day in the period.
+
+    Columns: member_id, group_id, month (first day), member_days (Int64),
+    member_month_units (Int64; see :data:`MEMBER_MONTH_UNITS`)."""
+    return _by_month(eligibility, period, MemberMonthRule(rule), groups).collect()
+
+
+def _by_month(
+    eligibility: Frame, period: Period, rule: MemberMonthRule, groups: Iterable[str] | None
+) -> pl.LazyFrame:
+    merged = merge_spans(clip_spans(eligibility, period, groups))
+    month = pl.col("month")
+    days = (
+        pl.min_horizontal(pl.col(_END), month.dt.month_end()) - pl.max_horizontal(pl.col(_START), month)
+    ).dt.total_days() + 1
+    per_span = (
+        merged.with_columns(
+            pl.date_ranges(pl.col(_START).dt.month_start(), pl.col(_END), "1mo").alias("month")
+        )
+        .explode("month")
+        .with_columns(
+            days.cast(pl.Int64).alias("member_days"),
+            (pl.col(_START) <= month).alias("_on_first"),
+        )
+    )
+    per_month = per_span.group_by([*_KEYS, "month"]).agg(
+        pl.col("member_days").sum(), pl.col("_on_first").any()
+    )
+    if rule is MemberMonthRule.ANY_DAY:
+        units = pl.lit(MEMBER_MONTH_UNITS, dtype=pl.Int64)
+    elif rule is MemberMonthRule.FIRST_OF_MONTH:
+        units = pl.when(pl.col("_on_first")).then(MEMBER_MONTH_UNITS).otherwise(0).cast(pl.Int64)
+    else:
+        per_day = pl.lit(MEMBER_MONTH_UNITS, dtype=pl.Int64) // month.dt.days_in_month().cast(pl.Int64)
+        units = pl.col("member_days") * per_day
+    return per_month.with_columns(units.alias("member_month_units")).drop("_on_first")
+
+
+def member_months(
+    eligibility: Frame,
+    period: Period,
+    rule: MemberMonthRule = MemberMonthRule.ANY_DAY,
+    groups: Iterable[str] | None = None,
+    stratifiers: Sequence[str] = (),
+) -> pl.DataFrame:
+    """Member months per member x group over the period (members with >= 1 enrolled day).
+
+    Columns: member_id, group_id, member_days (Int64), member_month_units (Int64), then the
+    ``stratifiers`` (values from the member's latest span in the period, see the module)."""
+    totals = (
+        _by_month(eligibility, period, MemberMonthRule(rule), groups)
+        .group_by(_KEYS)
+        .agg(pl.col("member_days").sum(), pl.col("member_month_units").sum())
+    )
+    if stratifiers:
+        values = _stratifier_values(eligibility, period, groups, stratifiers)
+        totals = totals.join(values, on=_KEYS, how="left")
+    return totals.sort(_KEYS).collect()
+
+
+def _stratifier_values(
+    eligibility: Frame, period: Period, groups: Iterable[str] | None, stratifiers: Sequence[str]
+) -> pl.LazyFrame:
+    lf = lazy(eligibility).filter((pl.col(_START) <= period.end) & (pl.col(_END) >= period.start))
+    if groups is not None:
+        lf = lf.filter(pl.col("group_id").is_in(sorted(groups)))
+    order = [pl.col(_START), pl.col(_END)]
+    return lf.group_by(_KEYS).agg(
+        pl.col(s).sort_by([*order, pl.col(s)], nulls_last=False).last() for s in stratifiers
+    )

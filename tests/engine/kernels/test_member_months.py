@@ -1,0 +1,140 @@
+"""Member months: merged spans, the three month rules, groups kept apart, stratifiers."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import polars as pl
+from polars.testing import assert_frame_equal
+
+from settle.engine.job import Period
+from settle.engine.kernels.member_months import (
+    MEMBER_MONTH_UNITS,
+    member_months,
+    member_months_by_month,
+    member_months_fraction,
+)
+from settle.engine.kernels.rules import MemberMonthRule
+from tests.engine.kernels.builders import D, eligibility
+
+U = MEMBER_MONTH_UNITS
+YEAR = Period(start=D("2025-01-01"), end=D("2025-12-31"))
+
+
+def _mm(frame: pl.DataFrame) -> dict[tuple[str, str], tuple[int, int]]:
+    return {
+        (r["member_id"], r["group_id"]): (r["member_days"], r["member_month_units"])
+        for r in frame.iter_rows(named=True)
+    }
+
+
+def test_unit_is_exact_for_every_month_length() -> None:
+    # 377580 = lcm(28, 29, 30, 31): every d/D is a whole number of units.
+    for days in (28, 29, 30, 31):
+        assert U % days == 0
+    assert member_months_fraction(U // 2) == Fraction(1, 2)
+
+
+def test_overlapping_and_adjacent_spans_merge() -> None:
+    # m1/G: Jan 1-Mar 31 and Feb 15-Apr 10 overlap; Apr 11-Apr 30 is adjacent -> one span
+    # Jan 1-Apr 30 = 31+28+31+30 = 120 days, 4 months (not 3 + 2 + 1 = 6).
+    # m2/G: Jan 1-Jan 10 and Jan 20-Jan 31 leave a gap; both in January -> 10 + 12 = 22 days,
+    # still ONE member month (any_day counts the month once).
+    elig = eligibility(
+        ("m1", "G", "2025-01-01", "2025-03-31"),
+        ("m1", "G", "2025-02-15", "2025-04-10"),
+        ("m1", "G", "2025-04-11", "2025-04-30"),
+        ("m2", "G", "2025-01-01", "2025-01-10"),
+        ("m2", "G", "2025-01-20", "2025-01-31"),
+    )
+    assert _mm(member_months(elig, YEAR)) == {("m1", "G"): (120, 4 * U), ("m2", "G"): (22, 1 * U)}
+
+
+def test_three_month_rules() -> None:
+    # Span Jan 15 - Mar 1 2025:
+    # any_day: Jan, Feb, Mar -> 3.
+    # first_of_month: Feb 1 and Mar 1 are covered, Jan 1 is not -> 2.
+    # partial: 17/31 (Jan 15-31) + 28/28 + 1/31 = 18/31 + 1 = 49/31 member months.
+    elig = eligibility(("m1", "G", "2025-01-15", "2025-03-01"))
+    days = 17 + 28 + 1
+    assert _mm(member_months(elig, YEAR, MemberMonthRule.ANY_DAY)) == {("m1", "G"): (days, 3 * U)}
+    assert _mm(member_months(elig, YEAR, MemberMonthRule.FIRST_OF_MONTH)) == {("m1", "G"): (days, 2 * U)}
+    partial = member_months(elig, YEAR, MemberMonthRule.PARTIAL)
+    units = partial["member_month_units"][0]
+    assert member_months_fraction(units) == Fraction(49, 31)
+
+
+def test_partial_february_of_a_leap_year() -> None:
+    # Feb 2028 has 29 days; enrolled Feb 15-29 = 15 days -> 15/29 of a member month.
+    period = Period(start=D("2028-01-01"), end=D("2028-12-31"))
+    elig = eligibility(("m1", "G", "2028-02-15", "2028-02-29"))
+    out = member_months(elig, period, MemberMonthRule.PARTIAL)
+    assert member_months_fraction(out["member_month_units"][0]) == Fraction(15, 29)
+
+
+def test_spans_are_clipped_to_the_period() -> None:
+    # Span 2024-11-01 .. 2026-02-28 inside period 2025: Jan..Dec = 12 months, 365 days.
+    elig = eligibility(("m1", "G", "2024-11-01", "2026-02-28"))
+    assert _mm(member_months(elig, YEAR)) == {("m1", "G"): (365, 12 * U)}
+
+
+def test_mid_month_period_start_and_first_of_month() -> None:
+    # Period Jan 15 - Mar 31; span Jan 1 - Mar 31.  Days inside the period: 17 + 28 + 31 = 76.
+    # first_of_month: Jan 1 is outside the period -> only Feb and Mar count = 2.
+    # partial: Jan counts its 17 days in the period over Jan's 31: 17/31 + 1 + 1.
+    period = Period(start=D("2025-01-15"), end=D("2025-03-31"))
+    elig = eligibility(("m1", "G", "2025-01-01", "2025-03-31"))
+    assert _mm(member_months(elig, period, MemberMonthRule.FIRST_OF_MONTH)) == {("m1", "G"): (76, 2 * U)}
+    partial = member_months(elig, period, MemberMonthRule.PARTIAL)["member_month_units"][0]
+    assert member_months_fraction(partial) == Fraction(17, 31) + 2
+
+
+def test_member_in_two_groups_in_one_month_counts_in_each_for_its_own_days() -> None:
+    # m1 is in G1 Jan 1-Mar 15 and in G2 Mar 10-Jun 30 (overlap Mar 10-15).
+    # any_day: G1 Jan, Feb, Mar = 3; G2 Mar..Jun = 4 (March counts in both groups).
+    # partial: G1 = 1 + 1 + 15/31; G2 = 22/31 + 1 + 1 + 1 (Mar 10-31 = 22 days).
+    elig = eligibility(("m1", "G1", "2025-01-01", "2025-03-15"), ("m1", "G2", "2025-03-10", "2025-06-30"))
+    assert _mm(member_months(elig, YEAR)) == {
+        ("m1", "G1"): (31 + 28 + 15, 3 * U),
+        ("m1", "G2"): (22 + 30 + 31 + 30, 4 * U),
+    }
+    partial = _mm(member_months(elig, YEAR, MemberMonthRule.PARTIAL))
+    assert member_months_fraction(partial[("m1", "G1")][1]) == 2 + Fraction(15, 31)
+    assert member_months_fraction(partial[("m1", "G2")][1]) == 3 + Fraction(22, 31)
+
+
+def test_group_scope_and_spans_outside_the_period() -> None:
+    # G2 is out of scope; m2's only span ended in 2024 -> no row at all.
+    elig = eligibility(
+        ("m1", "G1", "2025-01-01", "2025-01-31"),
+        ("m1", "G2", "2025-01-01", "2025-12-31"),
+        ("m2", "G1", "2024-01-01", "2024-12-31"),
+    )
+    assert _mm(member_months(elig, YEAR, groups=["G1"])) == {("m1", "G1"): (31, U)}
+
+
+def test_by_month_rows() -> None:
+    # Jan 20 - Feb 10 partial: Jan 12/31 -> 12 * 12180 units; Feb 10/28 -> 10 * 13485 units.
+    elig = eligibility(("m1", "G", "2025-01-20", "2025-02-10"))
+    expected = pl.DataFrame(
+        {
+            "member_id": ["m1", "m1"],
+            "group_id": ["G", "G"],
+            "month": [D("2025-01-01"), D("2025-02-01")],
+            "member_days": [12, 10],
+            "member_month_units": [12 * (U // 31), 10 * (U // 28)],
+        }
+    )
+    got = member_months_by_month(elig, YEAR, MemberMonthRule.PARTIAL).sort("month")
+    assert_frame_equal(got, expected)
+
+
+def test_stratifier_from_the_latest_span() -> None:
+    # m1's spans Jan-Mar (dual '00') and Apr-Dec (dual '02'): the latest span gives '02'.
+    elig = eligibility(
+        ("m1", "G", "2025-04-01", "2025-12-31"),
+        ("m1", "G", "2025-01-01", "2025-03-31"),
+        extra={"dual_status_code": ["02", "00"]},
+    )
+    out = member_months(elig, YEAR, stratifiers=["dual_status_code"])
+    assert out.select("member_id", "dual_status_code").rows() == [("m1", "02")]
