@@ -17,7 +17,7 @@ from decimal import Decimal
 
 from settle.engine.contracts.inputs import EntityAggregates
 from settle.engine.contracts.models import Period, RiskAdjustment
-from settle.engine.errors import AggregatesError
+from settle.engine.errors import AggregatesError, RiskDataError
 from settle.engine.ledger import LedgerEntry, entity_account, group_account, split_across_groups, transfer
 from settle.engine.statement import Statement, StatementBuilder
 
@@ -53,7 +53,7 @@ def risk_ratio(
     if not risk.adjust:
         return Decimal(1)
     if agg.risk_score is None or agg.baseline_risk_score is None or agg.baseline_risk_score <= 0:
-        raise AggregatesError(
+        raise RiskDataError(
             f"contract {contract_id}: entity {agg.entity_id} lacks a performance or a positive baseline "
             "risk score, which risk.adjust: true needs."
         )

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from settle.engine.contracts import EntityAggregates, GroupWeight, Overrides, settle_contract
-from settle.engine.errors import AggregatesError
+from settle.engine.errors import AggregatesError, RiskDataError
 
 from .helpers import contract, d
 
@@ -196,3 +196,8 @@ def test_entity_split_across_groups_by_member_months() -> None:
 def test_scale_needs_a_quality_score() -> None:
     with pytest.raises(AggregatesError, match="no quality score"):
         _settle(ONE_SIDED, _agg(570_000, quality_score=None))
+
+
+def test_risk_adjustment_needs_scores() -> None:
+    with pytest.raises(RiskDataError, match="positive baseline risk score"):
+        _settle(ONE_SIDED, _agg(570_000, risk_score=d("1.1")), risk={"adjust": True})
