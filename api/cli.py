@@ -10,9 +10,9 @@ from __future__ import annotations
 import sys
 
 import typer
-from rich.console import Console
 
-from settle.api import commands_data
+from settle.api import commands_data, commands_settle
+from settle.api.console import err_console
 from settle.engine import __version__
 from settle.engine.errors import UserError
 
@@ -23,7 +23,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-err_console = Console(stderr=True, soft_wrap=True)
 
 
 @app.callback()
@@ -32,6 +31,7 @@ def _root() -> None:
 
 
 app.command()(commands_data.validate)
+app.command()(commands_settle.whatif)
 
 
 @app.command()
