@@ -116,19 +116,29 @@ def test_fixed_truncation_once_over_all_groups_then_split_by_raw_cost() -> None:
 def test_percentile_is_nearest_rank_over_the_whole_population() -> None:
     # Ten members cost 0, 100, ..., 900 cents (m0 has member months but no claims: cost 0).
     # p = 0.9: k = ceil(0.9 x 10) = 9 -> x_9 = 800 -> m9 (900) is cut to 800.
-    # p = 0.3: k = ceil(3) = 3 exactly -> x_3 = 200 (float 0.3*10 = 3.0000000000000004 would
-    # give k = 4 -> 300).  p = 0.95: k = 10 -> 900, nobody is cut.
+    # p = 0.3: k = ceil(3) = 3 -> x_3 = 200.  p = 0.95: k = ceil(9.5) = 10 -> 900, nobody is cut.
+    # p = 0.01: k = max(1, ceil(0.1)) = 1 -> x_1 = 0.
     mm = _mm(*[(f"m{i}", "G1", 12) for i in range(10)])
     raw = _raw(*[(f"m{i}", "G1", 100 * i) for i in range(1, 10)])
     totals = [member_cost_totals(mm, raw, CostRules())]
     assert truncation_threshold(Truncation(percentile=Decimal("0.9")), totals) == 800
     assert truncation_threshold(Truncation(percentile=Decimal("0.3")), totals) == 200
-    assert truncation_threshold(Truncation(percentile=0.3), totals) == 200  # type: ignore[arg-type]
     assert truncation_threshold(Truncation(percentile=Decimal("0.95")), totals) == 900
-    assert truncation_threshold(Truncation(percentile=Decimal("0.01")), totals) == 0  # k = max(1, 1)
+    assert truncation_threshold(Truncation(percentile=Decimal("0.01")), totals) == 0
     got = _run(mm, raw, _attr(), CostRules(truncation=Truncation(percentile=Decimal("0.9"))))
     assert got[("m9", "G1")] == (900, 900, 800)
     assert got[("m8", "G1")] == (800, 800, 800)
+
+
+def test_percentile_rank_is_exact_not_float() -> None:
+    # 100 members cost 0, 1, ..., 99 cents.  p = 0.07: k = ceil(0.07 x 100) = 7 exactly ->
+    # x_7 = 6 cents.  In floats 0.07 * 100 = 7.000000000000001, whose ceiling 8 would give 7.
+    # A float percentile from a document is read through its decimal text, so 0.07 is exact.
+    mm = _mm(*[(f"m{i:03d}", "G1", 12) for i in range(100)])
+    raw = _raw(*[(f"m{i:03d}", "G1", i) for i in range(1, 100)])
+    totals = [member_cost_totals(mm, raw, CostRules())]
+    assert truncation_threshold(Truncation(percentile=Decimal("0.07")), totals) == 6
+    assert truncation_threshold(Truncation(percentile=0.07), totals) == 6  # type: ignore[arg-type]
 
 
 def test_percentile_two_phases_over_shards() -> None:
