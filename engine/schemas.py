@@ -77,7 +77,7 @@ _ARROW_TYPES: dict[str, pa.DataType] = {
 
 CODE_FORMATS: dict[str, str] = {
     "npi": "10 digits",
-    "tin": "9 digits (one hyphen after the second digit is removed)",
+    "tin": "9 digits (hyphens removed)",
     "hcpcs": "5 letters or digits",
     "pos": "2 digits",
     "specialty": "2 letters or digits",

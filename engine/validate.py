@@ -20,7 +20,7 @@ an :class:`InvariantViolation`.  :func:`validate_job` runs the tables in depende
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +43,8 @@ __all__ = [
     "validate_table",
     "validation_report",
 ]
+
+_CHECK_ROWS = 1_000_000  # rows per row-check batch, when files are small
 
 # Tables whose accepted rows other tables are checked against come first.
 _ORDER = ("eligibility", "roster", "medical_claim", "pharmacy_claim")
@@ -94,7 +96,7 @@ def validate_batches(
     read = 0
     kept: list[pl.DataFrame] = []
     rejected: list[pl.DataFrame] = []
-    for raw in batches:
+    for raw in _coalesce(batches, _CHECK_ROWS):
         read += raw.num_rows
         ok, bad = check_rows_frame(raw, table, stratifiers=stratifiers, limits=limits)
         kept.append(ok)
@@ -191,6 +193,21 @@ def validation_report(result: JobValidation, *, max_examples: int | None = None)
         "tables": tables,
         "rejects": examples,
     }
+
+
+def _coalesce(batches: Iterable[pa.Table], target: int) -> Iterator[pa.Table]:
+    """Join consecutive small batches of the same raw schema (many small files) into batches of
+    about ``target`` rows: row checks have a fixed cost per batch."""
+    pending: list[pa.Table] = []
+    rows = 0
+    for batch in batches:
+        if pending and (batch.schema != pending[0].schema or rows + batch.num_rows > target):
+            yield pa.concat_tables(pending)
+            pending, rows = [], 0
+        pending.append(batch)
+        rows += batch.num_rows
+    if pending:
+        yield pa.concat_tables(pending)
 
 
 def _sorted(rejects: pa.Table) -> pa.Table:

@@ -34,6 +34,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TypeAlias
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 
@@ -123,7 +124,11 @@ def _duplicates(keys: tuple[str, ...]) -> tuple[Check, _Selector]:
 
     def select(df: pl.DataFrame) -> pl.DataFrame:
         # Equal keys have equal hashes: only rows sharing a hash are compared exactly.
-        candidates = df.filter(pl.struct(keys).hash().is_duplicated())
+        hashes = df.select(pl.struct(keys).hash()).to_series()
+        repeats = _repeated_values(hashes)
+        if repeats.len() == 0:
+            return df.clear()
+        candidates = df.filter(hashes.is_in(repeats.implode()))
         repeated = candidates.filter(pl.struct(keys).is_duplicated()).sort("_source_file", "_row_number")
         return repeated.with_columns(
             pl.concat_str(
@@ -154,13 +159,13 @@ def _negative_without_original() -> list[tuple[Check, _Selector]]:
     negative = (paid < 0) | (allowed < 0)
     positive = ~negative & ((paid > 0) | (allowed > 0))
 
+    cache: dict[int, pl.DataFrame] = {}
+
     def orphans(df: pl.DataFrame) -> pl.DataFrame:
-        neg = df.filter(negative)
-        if neg.height == 0:
-            return neg
-        claims = neg["claim_id"].unique().implode()
-        originals = df.filter(pl.col("claim_id").is_in(claims) & positive).select(_LINE).unique()
-        return neg.join(originals, on=list(_LINE), how="anti", nulls_equal=True)
+        if id(df) not in cache:
+            cache.clear()
+            cache[id(df)] = _orphans(df, negative, positive)
+        return cache[id(df)]
 
     detail = "a negative line with no positive line of the same claim_id and claim_line_number"
     reason = RejectReason.NEGATIVE_ALLOWED_WITHOUT_ORIGINAL
@@ -174,6 +179,25 @@ def _negative_without_original() -> list[tuple[Check, _Selector]]:
             lambda df: orphans(df).filter(allowed >= 0),
         ),
     ]
+
+
+def _orphans(df: pl.DataFrame, negative: pl.Expr, positive: pl.Expr) -> pl.DataFrame:
+    """Negative lines of ``df`` with no positive line of the same claim line."""
+    neg = df.filter(negative)
+    if neg.height == 0:
+        return neg
+    # Positive lines whose claim-line hash is one of the negatives' (a superset), then exactly.
+    line_hash = pl.struct(_LINE).hash()
+    wanted = neg.select(line_hash).to_series().unique().implode()
+    originals = df.filter(positive & line_hash.is_in(wanted)).select(_LINE).unique()
+    return neg.join(originals, on=list(_LINE), how="anti", nulls_equal=True)
+
+
+def _repeated_values(values: pl.Series) -> pl.Series:
+    """The values that occur more than once (by sorting: faster than hashing for many rows)."""
+    ordered = np.sort(values.to_numpy())
+    same = ordered[1:] == ordered[:-1]
+    return pl.Series(values.name, np.unique(ordered[1:][same]), dtype=values.dtype)
 
 
 def _missing_member(members: IdSet) -> tuple[Check, _Selector]:

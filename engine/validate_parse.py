@@ -14,7 +14,7 @@ Parse rules (also in ``docs/inputs.md``):
 * ``id``: any non-empty text; an integer column becomes its decimal string (zero-padded to
   the code's width for fixed-width numeric codes: NPI 10, TIN 9, place of service 2,
   specialty 2); an integral float likewise.  Formats: NPI ``^\\d{10}$``; TIN ``^\\d{9}$``
-  after removing one hyphen in ``NN-NNNNNNN``; HCPCS 5 letters or digits (upper-cased);
+  after removing hyphens (``12-3456789``, ``123-45-6789``); HCPCS 5 letters or digits (upper-cased);
   place of service 2 digits and specialty 2 letters or digits (a single digit gets a leading
   zero, upper-cased); claim type ``professional`` or ``institutional`` (lower-cased).
 * ``date``: text exactly ``YYYY-MM-DD`` naming a real calendar day; Parquet ``date32``,
@@ -96,7 +96,7 @@ class ColumnParser:
         """Stage 2 (money only): the amount is well formed but too large for int64 cents."""
         if self.column.kind != "money" or isinstance(self.dtype, pl.Null):
             return None
-        if self.is_text or isinstance(self.dtype, pl.Decimal):
+        if self.is_text or self._fine_decimal:
             text = p if self.is_text else p.cast(pl.String)
             valid, whole_digits, _ = _money_parts(text)
             return valid & (whole_digits > _MAX_WHOLE_DOLLAR_DIGITS)
@@ -133,11 +133,13 @@ class ColumnParser:
             lower = text.str.to_lowercase()
             return pl.when(lower.is_in(["professional", "institutional"])).then(lower)
         if fmt == "tin":
-            text = text.str.replace(r"^(\d{2})-(\d{7})$", "${1}${2}")
-        elif fmt in ("hcpcs", "specialty", "pos"):
+            text = text.str.replace_all("-", "", literal=True)
+        elif fmt == "pos":
+            text = text.str.zfill(2)
+        elif fmt in ("hcpcs", "specialty"):
             text = text.str.to_uppercase()
-            if fmt != "hcpcs":
-                text = pl.when(text.str.contains(r"^\d$")).then(pl.lit("0") + text).otherwise(text)
+            if fmt == "specialty":
+                text = pl.when(text.str.contains(r"^\d$")).then(text.str.zfill(2)).otherwise(text)
         return pl.when(text.str.contains(_FORMAT_RE[fmt])).then(text)
 
     def _text(self, p: pl.Expr) -> pl.Expr:
@@ -150,8 +152,16 @@ class ColumnParser:
             return p.dt.date()
         return p.cast(pl.Date)
 
+    @property
+    def _fine_decimal(self) -> bool:
+        """A decimal with digits past the cent: parsed as text (rare; exact either way)."""
+        return isinstance(self.dtype, pl.Decimal) and (self.dtype.scale or 0) > 2
+
     def _money(self, p: pl.Expr) -> pl.Expr:
-        if self.is_text or isinstance(self.dtype, pl.Decimal):
+        if isinstance(self.dtype, pl.Decimal) and not self._fine_decimal:
+            small = p.cast(pl.Float64).abs() < 10.0**_MAX_WHOLE_DOLLAR_DIGITS
+            return pl.when(small).then((p * 100).cast(pl.Int64, strict=False))
+        if self.is_text or self._fine_decimal:
             text = p if self.is_text else p.cast(pl.String)
             valid, whole_digits, cents = _money_parts(text)
             return pl.when(valid & (whole_digits <= _MAX_WHOLE_DOLLAR_DIGITS)).then(cents).cast(pl.Int64)

@@ -136,14 +136,16 @@ def check_rows_frame(
     lf = lf.with_columns(stage2)
     checks = _checks(table, spec.columns, parsers, lf.collect_schema().names(), limits)
     flags = [ch.flag.fill_null(False).alias(f"__f{k}") for k, ch in enumerate(checks)]
-    checked = lf.with_columns(flags).with_columns(first_failure(len(checks))).collect()
+    # One pass flags the failing rows; which check each failed first is worked out on those only.
+    checked = lf.with_columns(pl.any_horizontal(flags).alias("__bad")).collect()
 
     canonical = [pl.col(f"__v{i}").alias(c.name) for i, c in enumerate(spec.columns)]
-    failed = checked["__k"].is_not_null()
+    failed = checked["__bad"]
     if not failed.any():
         return checked.select(*canonical, *extra, *_PROV), _empty_rejects_frame()
     good = checked.filter(~failed).select(*canonical, *extra, *_PROV)
-    return good, describe(checked.filter(failed), table, checks)
+    bad = checked.filter(failed).with_columns(flags).with_columns(first_failure(len(checks)))
+    return good, describe(bad, table, checks)
 
 
 def first_failure(n: int) -> pl.Expr:
