@@ -44,7 +44,6 @@ from settle.engine.kernels.attribution import attribute
 from settle.engine.kernels.codes import shipped_primary_care_codes, shipped_specialties
 from settle.engine.kernels.cost import claim_costs
 from settle.engine.kernels.rules import AttributionRules, CostRules, Scope
-from settle.engine.synth import generate
 
 PERIOD = Period.model_validate({"start": "2025-01-01", "end": "2025-12-31", "runout_months": 3})
 TABLES = ("eligibility", "medical_claim", "roster", "voluntary_alignment")
@@ -53,6 +52,8 @@ TABLES = ("eligibility", "medical_claim", "roster", "voluntary_alignment")
 def _generate(source: Path, members: int, seed: int) -> None:
     if (source / "job.yaml").exists():
         return
+    from settle.engine.synth import generate  # the generator is only needed for a new book
+
     started = time.perf_counter()
     summary = generate(source, members=members, seed=seed, layout="feed")
     print(f"generated {members} members in {time.perf_counter() - started:.0f} s: {dict(summary.rows)}")

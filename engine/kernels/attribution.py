@@ -131,7 +131,6 @@ def _netted_lines(
     names = column_names(claims)
     raw = (
         lazy(claims)
-        .join(population, on="member_id", how="semi")
         .select(
             *_LINE,
             "member_id",
@@ -148,6 +147,7 @@ def _netted_lines(
             & (pl.col("paid_date") <= paid_cutoff)
             & pl.col("hcpcs_code").is_in(sorted(codes))
         )
+        .join(population, on="member_id", how="semi")
     )
     original = pl.col("allowed_cents") >= 0
     attrs = ("member_id", "service_date", "npi", "tin", "billing_npi")
@@ -311,24 +311,23 @@ def attribute(
     rules = rules or AttributionRules()
     scope = scope or Scope()
     window = attribution_window(period, rules)
-    population = attribution_population(eligibility, period, scope)
-    full_roster = _roster(roster)
+    population = attribution_population(eligibility, period, scope).collect().lazy()
+    full_roster = _roster(roster).collect().lazy()
     scoped = (
         full_roster
         if scope.entities is None
         else full_roster.filter(pl.col("entity_id").is_in(sorted(scope.entities)))
     )
-    lines = _with_tin_from_billing_npi(
-        _netted_lines(
-            medical_claim,
-            population,
-            window,
-            add_months(window[1], period.runout_months),
-            code_lists(rules).primary_care_codes,
-        ),
-        full_roster,
+    netted = _netted_lines(
+        medical_claim,
+        population,
+        window,
+        add_months(window[1], period.runout_months),
+        code_lists(rules).primary_care_codes,
     )
-    ranked = _ranked(_competing_lines(lines, full_roster, scoped, rules), rules.method)
+    # Materialised once: the plan below reads the lines twice (matches and the lines themselves).
+    lines = _with_tin_from_billing_npi(netted, full_roster).collect().lazy()
+    ranked = _ranked(_competing_lines(lines, full_roster, scoped, rules), rules.method).collect().lazy()
     winners = ranked.filter(pl.col("_rank") == 0).select(
         "member_id",
         pl.col("competitor").alias("winner"),

@@ -143,8 +143,9 @@ def claim_costs(
         pl.concat(parts)
         .filter(pl.col("service_date").is_between(period.start, period.end) & (pl.col("paid_date") <= cutoff))
         .select(_LINE_COLUMNS)
+        .collect()  # read once: group assignment uses the lines twice
     )
-    assigned = assign_groups(lines, eligibility).collect()
+    assigned = assign_groups(lines.lazy(), eligibility).collect()
     outside = assigned.filter(pl.col("group_id").is_null())
     counted = assigned.lazy().filter(pl.col("group_id").is_not_null())
     if scope.groups is not None:

@@ -71,16 +71,27 @@ def clip_spans(eligibility: Frame, period: Period, groups: Iterable[str] | None 
 def merge_spans(spans: Frame, keys: Sequence[str] = ("member_id", "group_id")) -> pl.LazyFrame:
     """Merge overlapping or adjacent spans per ``keys``; returns keys and merged start/end.
 
-    After sorting by start, a span opens a new merged span when it starts more than one day
-    after the latest end seen so far in its group."""
+    After sorting by keys and start, a span opens a new merged span when it is the first of
+    its keys or starts more than one day after the latest end seen so far for its keys.  The
+    running latest end is one global cumulative maximum of ``key_index * 2**24 + end_day``
+    (``key_index`` increases with the sorted keys), which restarts at every new key without a
+    per-group window."""
     k = list(keys)
-    ordered = lazy(spans).select(*k, _START, _END).sort([*k, _START, _END])
-    prior_end = pl.col(_END).cum_max().shift(1).over(k)
-    opens = prior_end.is_null() | (pl.col(_START) > prior_end.dt.offset_by("1d"))
+    big, offset = 1 << 24, 1 << 23  # day numbers + offset stay in [0, 2**24) for years 0..24000
+    key_index = pl.col("_key") * big
+    start_day = pl.col(_START).cast(pl.Int32).cast(pl.Int64) + offset
+    end_day = pl.col(_END).cast(pl.Int32).cast(pl.Int64) + offset
+    prior = pl.col("_prior")
+    opens = prior.is_null() | (prior < key_index) | (start_day > prior - key_index + 1)
     return (
-        ordered.with_columns(opens.cast(pl.Int64).cum_sum().over(k).alias("_span"))
-        .group_by([*k, "_span"])
-        .agg(pl.col(_START).min(), pl.col(_END).max())
+        lazy(spans)
+        .select(*k, _START, _END)
+        .sort([*k, _START, _END])
+        .with_columns(pl.struct(k).rle_id().cast(pl.Int64).alias("_key"))
+        .with_columns((key_index + end_day).cum_max().shift(1).alias("_prior"))
+        .with_columns(opens.cast(pl.Int64).cum_sum().alias("_span"))
+        .group_by("_span")
+        .agg(*(pl.col(c).first() for c in k), pl.col(_START).min(), pl.col(_END).max())
         .drop("_span")
     )
 

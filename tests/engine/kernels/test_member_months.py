@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from fractions import Fraction
 
 import polars as pl
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from settle.engine.job import Period
@@ -13,6 +16,7 @@ from settle.engine.kernels.member_months import (
     member_months,
     member_months_by_month,
     member_months_fraction,
+    merge_spans,
 )
 from settle.engine.kernels.rules import MemberMonthRule
 from tests.engine.kernels.builders import D, eligibility
@@ -138,3 +142,40 @@ def test_stratifier_from_the_latest_span() -> None:
     )
     out = member_months(elig, YEAR, stratifiers=["dual_status_code"])
     assert out.select("member_id", "dual_status_code").rows() == [("m1", "02")]
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["m1", "m2"]),
+            st.sampled_from(["G1", "G2"]),
+            st.integers(min_value=0, max_value=60),
+            st.integers(min_value=0, max_value=20),
+        ),
+        max_size=12,
+    )
+)
+@example([])
+def test_merged_spans_cover_the_same_days_and_never_touch(spans: list[tuple[str, str, int, int]]) -> None:
+    # Brute force: the set of enrolled days per member x group.  Merged spans must cover
+    # exactly those days, and two merged spans of the same key must leave a gap of >= 1 day.
+    base = D("2025-01-01")
+    rows = [(m, g, base + dt.timedelta(days=s), base + dt.timedelta(days=s + n)) for m, g, s, n in spans]
+    expected: dict[tuple[str, str], set[dt.date]] = {}
+    for m, g, start, end in rows:
+        days = expected.setdefault((m, g), set())
+        days.update(start + dt.timedelta(days=i) for i in range((end - start).days + 1))
+    merged = merge_spans(eligibility(*rows)).collect().sort("member_id", "group_id", "enrollment_start_date")
+    got: dict[tuple[str, str], set[dt.date]] = {}
+    previous: dict[tuple[str, str], dt.date] = {}
+    for m, g, start, end in merged.select(
+        "member_id", "group_id", "enrollment_start_date", "enrollment_end_date"
+    ).rows():
+        if (m, g) in previous:
+            assert start > previous[(m, g)] + dt.timedelta(days=1)
+        previous[(m, g)] = end
+        got.setdefault((m, g), set()).update(
+            start + dt.timedelta(days=i) for i in range((end - start).days + 1)
+        )
+    assert got == expected
