@@ -269,3 +269,14 @@ def test_header_only_csv_reads_as_no_rows(tmp_path: Path) -> None:
     table = read_table(str(path), "eligibility")
     assert table.num_rows == 0
     assert "member_id" in table.column_names
+
+
+def test_declared_stratifier_missing_from_an_eligibility_file_is_an_error(tmp_path: Path) -> None:
+    path = elig_csv(tmp_path / "e.csv", "1,G,2025-01-01,2025-12-31")
+    with pytest.raises(InputFileError) as err:
+        read_table(str(path), "eligibility", stratifiers=["sdoh_flag"])
+    assert err.value.columns == ("sdoh_flag",)
+    # Other tables ignore stratifiers.
+    header = "npi,tin,entity_id,effective_date"
+    roster = write(tmp_path / "r.csv", header + "\n0123456789,123456789,E1,2025-01-01\n")
+    assert "sdoh_flag" not in read_table(str(roster), "roster", stratifiers=["sdoh_flag"]).column_names

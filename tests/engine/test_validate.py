@@ -524,3 +524,33 @@ def test_every_row_read_is_accepted_or_rejected_exactly_once(lines: list[tuple[s
     whole = validate_batches("medical_claim", [raw_batch(lines, "f", 1)], members=MEMBERS, roster_npis=NPIS)
     assert whole.rejects.equals(tv.rejects)
     assert whole.accepted.sort_by("_row_number").equals(tv.accepted.sort_by("_row_number"))
+
+
+def test_pharmacy_duplicates_reversals_and_members(tmp_path: Path) -> None:
+    header = "claim_id,member_id,dispensing_date,paid_date,paid_amount,allowed_amount"
+    rows = [
+        "R1,0001,2025-01-05,2025-01-06,10,12",  # 1 accepted
+        "R1,0001,2025-01-05,2025-01-06,10,12",  # 2 duplicate of 1 (no line numbers: null = null)
+        "R1,0001,2025-01-05,2025-02-06,-10,-12",  # 3 reverses R1: accepted
+        "R2,0001,2025-01-05,2025-02-06,-10,-12",  # 4 no original
+        "R3,0042,2025-01-05,2025-01-06,10,12",  # 5 member without eligibility
+    ]
+    tv = validate_table("pharmacy_claim", str(write(tmp_path / "rx.csv", header, *rows)), members=MEMBERS)
+    assert [(r["row_number"], r["reason"]) for r in tv.rejects.to_pylist()] == [
+        (2, "duplicate_line"),
+        (4, "negative_allowed_without_original"),
+        (5, "missing_member"),
+    ]
+    assert tv.accepted["_row_number"].to_pylist() == [1, 3]
+
+
+def test_docs_list_every_column_and_reason() -> None:
+    from settle.engine.schemas import TABLES
+
+    text = (Path(__file__).parents[2] / "docs" / "inputs.md").read_text()
+    for spec in TABLES.values():
+        assert f"`{spec.name}`" in text
+        for column in spec.columns:
+            assert f"`{column.source_name}`" in text or column.source_name in text, column.source_name
+    for reason in RejectReason:
+        assert f"`{reason.value}`" in text, reason

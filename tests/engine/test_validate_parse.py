@@ -1,0 +1,183 @@
+"""Strict parsing of single columns: money, dates, numbers, flags and codes, from text and typed columns."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from settle.engine.money import dollars_to_cents
+from settle.engine.schemas import TABLES, Column
+from settle.engine.validate_parse import parser_for
+
+PAID = TABLES["medical_claim"].column("paid_cents")
+
+
+def parse(column: Column, values: list[Any], dtype: pa.DataType | None = None) -> tuple[list[Any], list[Any]]:
+    """(canonical values, overflow flags or []) of a raw column, through prep then value."""
+    frame = pl.from_arrow(pa.table({"raw": pa.array(values, dtype)}))
+    assert isinstance(frame, pl.DataFrame)
+    parser = parser_for(column, "raw", frame.schema["raw"])
+    prepared = frame.select(parser.prep().alias("p"))
+    value = prepared.select(parser.value(pl.col("p"))).to_series().to_list()
+    overflow = parser.overflow(pl.col("p"))
+    flags = prepared.select(overflow).to_series().to_list() if overflow is not None else []
+    return value, flags
+
+
+def test_money_text_is_parsed_strictly_to_cents() -> None:
+    values, _ = parse(
+        PAID,
+        [
+            "12",
+            "12.",
+            " 12.5 ",
+            "12.50",
+            "12.5000",
+            ".5",
+            "-.05",
+            "+3.1",
+            "-0.00",
+            "1,000",
+            "$5",
+            "1e3",
+            "12.345",
+            ".",
+            "-",
+            "",
+            None,
+            "--1",
+            "1.2.3",
+        ],
+    )
+    # Cents by hand: 12 -> 1200; 12.5 -> 1250; .5 -> 50; -.05 -> -5; +3.1 -> 310; the rest are
+    # malformed (separators, currency, exponent, a fraction of a cent) or empty.
+    assert values == [1200, 1200, 1250, 1250, 1250, 50, -5, 310, 0] + [None] * 10
+
+
+def test_money_too_large_for_cents_is_flagged_as_overflow_not_malformed() -> None:
+    values, overflow = parse(PAID, ["999999999999999.99", "1000000000000000", "-1234567890123456789.00"])
+    assert values == [99999999999999999, None, None]
+    assert overflow == [False, True, True]
+
+
+def test_money_from_typed_parquet_columns() -> None:
+    assert parse(PAID, [Decimal("10.50"), Decimal("-0.01"), None], pa.decimal128(12, 2))[0] == [
+        1050,
+        -1,
+        None,
+    ]
+    # Scale 4: extra digits must be zeros: 1.2300 -> 123 cents; 1.2345 is a fraction of a cent.
+    assert parse(PAID, [Decimal("1.2300"), Decimal("1.2345")], pa.decimal128(18, 4))[0] == [123, None]
+    assert parse(PAID, [7, -2], pa.int32())[0] == [700, -200]  # whole dollars
+    # Floats: 0.1 + 0.2 holds 30.000000000000004 cents, within tolerance; 0.125 is half a cent.
+    assert parse(PAID, [0.1 + 0.2, 0.125, float("nan"), float("inf")], pa.float64())[0] == [
+        30,
+        None,
+        None,
+        None,
+    ]
+
+
+@settings(max_examples=200)
+@given(st.text(alphabet="0123456789.+-e, $", max_size=12))
+@example("")
+@example("00012.10")
+def test_money_text_agrees_with_the_scalar_parser(text: str) -> None:
+    try:
+        expected: int | None = dollars_to_cents(text) if text.strip() else None
+    except ValueError:
+        expected = None
+    values, overflow = parse(PAID, [text])
+    if overflow and overflow[0]:
+        assert expected is not None and abs(expected) >= 10**17
+    else:
+        assert values == [expected]
+
+
+@given(st.integers(min_value=-(10**15) + 1, max_value=10**15 - 1))
+def test_cents_written_as_dollars_parse_back(cents: int) -> None:
+    sign = "-" if cents < 0 else ""
+    whole, frac = divmod(abs(cents), 100)
+    assert parse(PAID, [f"{sign}{whole}.{frac:02d}"])[0] == [cents]
+
+
+START = TABLES["eligibility"].column("enrollment_start_date")
+
+
+def test_dates_are_iso_calendar_days_only() -> None:
+    values, _ = parse(
+        START,
+        [
+            "2025-01-05",
+            " 2024-02-29 ",
+            "2025-02-29",
+            "2025-1-5",
+            "05/01/2025",
+            "2025-01-05T00:00",
+            "20250105",
+        ],
+    )
+    assert values == [dt.date(2025, 1, 5), dt.date(2024, 2, 29), None, None, None, None, None]
+
+
+def test_dates_from_typed_parquet_columns() -> None:
+    assert parse(START, [dt.date(2025, 1, 5)], pa.date32())[0] == [dt.date(2025, 1, 5)]
+    assert parse(START, [dt.datetime(2025, 1, 5, 23, 59)], pa.timestamp("us"))[0] == [dt.date(2025, 1, 5)]
+    # 03:00 UTC on 5 January is still 4 January in New York: the date in the column's own zone.
+    ts = pa.array([dt.datetime(2025, 1, 5, 3, 0)], pa.timestamp("us", tz="UTC")).cast(
+        pa.timestamp("us", tz="America/New_York")
+    )
+    frame = pl.from_arrow(pa.table({"raw": ts}))
+    assert isinstance(frame, pl.DataFrame)
+    parser = parser_for(START, "raw", frame.schema["raw"])
+    assert frame.select(parser.value(parser.prep())).to_series().to_list() == [dt.date(2025, 1, 4)]
+
+
+def test_integers_floats_and_flags() -> None:
+    line = TABLES["medical_claim"].column("claim_line_number")
+    assert parse(line, ["1", "+2", "-3", "1.0", "1e2", "x"])[0] == [1, 2, -3, None, None, None]
+    assert parse(line, [1.0, 1.5], pa.float64())[0] == [1, None]
+    score = TABLES["quality"].column("score")
+    assert (
+        parse(score, ["0.5", "1", ".25", "1e-1", "nan", "inf", "half"])[0]
+        == [0.5, 1.0, 0.25, 0.1] + [None] * 3
+    )
+    met = TABLES["quality"].column("met_standard")
+    assert parse(met, ["TRUE", "f", "Yes", "n", "1", "0", "maybe"])[0] == [
+        True,
+        False,
+        True,
+        False,
+        True,
+        False,
+        None,
+    ]
+    assert parse(met, [1, 0, 2], pa.int8())[0] == [True, False, None]
+
+
+def test_codes_have_their_formats() -> None:
+    npi = TABLES["medical_claim"].column("rendering_npi")
+    assert parse(npi, ["0123456789", "123456789", "012345678X"])[0] == ["0123456789", None, None]
+    # An integer NPI lost its leading zero; a fixed-width code gets it back.
+    assert parse(npi, [123456789], pa.int64())[0] == ["0123456789"]
+    tin = TABLES["roster"].column("tin")
+    assert parse(tin, ["12-3456789", "123-45-6789", "12345678"])[0] == ["123456789", "123456789", None]
+    hcpcs = TABLES["medical_claim"].column("hcpcs_code")
+    assert parse(hcpcs, ["99213", "g0439", "99-13", "9921"])[0] == ["99213", "G0439", None, None]
+    pos = TABLES["medical_claim"].column("place_of_service_code")
+    assert parse(pos, ["11", "2", "1A"])[0] == ["11", "02", None]
+    kind = TABLES["medical_claim"].column("claim_type")
+    assert parse(kind, ["Professional", "INSTITUTIONAL", "dental"])[0] == [
+        "professional",
+        "institutional",
+        None,
+    ]
+    member = TABLES["eligibility"].column("member_id")
+    assert parse(member, [" 00017 ", "A-1"])[0] == ["00017", "A-1"]
+    assert parse(member, [17], pa.int64())[0] == ["17"]  # no width is known: zeros cannot come back
