@@ -29,16 +29,19 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Literal
+
+import pyarrow as pa
 
 from settle.engine.money import cents_to_str, round_cents
 
 __all__ = [
     "PAYMENT_STREAMS",
     "RATE_PLACES",
+    "STATEMENT_STEPS_SCHEMA",
     "Direction",
     "Statement",
     "StatementBuilder",
@@ -46,6 +49,7 @@ __all__ = [
     "Unit",
     "statements_to_csv",
     "statements_to_json",
+    "statements_to_table",
 ]
 
 RATE_PLACES = 10
@@ -212,31 +216,50 @@ CSV_COLUMNS = (
 )
 
 
+def _step_rows(statements: Iterable[Statement]) -> Iterable[tuple[Any, ...]]:
+    """One row per step (columns :data:`CSV_COLUMNS`), the statement's final amount repeated."""
+    for st in statements:
+        for i, s in enumerate(st.steps, 1):
+            yield (
+                st.contract_id,
+                st.kind,
+                st.entity_id,
+                st.group_id,
+                st.period,
+                st.payment_stream,
+                i,
+                s.name,
+                s.label,
+                s.display(),
+                s.unit,
+                cents_to_str(st.amount_cents),
+                st.direction,
+            )
+
+
 def statements_to_csv(statements: Iterable[Statement]) -> str:
     """Statements as CSV text: one row per step, with the statement's final amount repeated."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
-    for st in statements:
-        for i, s in enumerate(st.steps, 1):
-            writer.writerow(
-                [
-                    st.contract_id,
-                    st.kind,
-                    st.entity_id,
-                    st.group_id or "",
-                    st.period or "",
-                    st.payment_stream,
-                    i,
-                    s.name,
-                    s.label,
-                    s.display(),
-                    s.unit,
-                    cents_to_str(st.amount_cents),
-                    st.direction,
-                ]
-            )
+    for row in _step_rows(statements):
+        writer.writerow(["" if v is None else v for v in row])
     return buf.getvalue()
+
+
+STATEMENT_STEPS_SCHEMA = pa.schema(
+    [pa.field(c, pa.int32() if c == "step_number" else pa.string()) for c in CSV_COLUMNS]
+    + [pa.field("amount_cents", pa.int64())]
+)
+
+
+def statements_to_table(statements: Sequence[Statement]) -> pa.Table:
+    """Statements as an Arrow table: the CSV's rows plus the final amount in integer cents."""
+    rows = [(*row, st.amount_cents) for st in statements for row in _step_rows([st])]
+    names = STATEMENT_STEPS_SCHEMA.names
+    return pa.table(
+        {name: [row[i] for row in rows] for i, name in enumerate(names)}, schema=STATEMENT_STEPS_SCHEMA
+    )
 
 
 def statements_to_json(statements: Iterable[Statement]) -> str:

@@ -1,0 +1,238 @@
+"""Reduce and settle: shard outputs combined per contract x entity (x group), then settled.
+
+Rules (the domain text leaves these to us; also in ``docs/pipeline.md``):
+
+* An entity is settled when at least one member is attributed to it under the contract;
+  an entity in scope with nobody attributed gets no statement.  Unattributed members (the
+  ``entity_id`` null rows) count in no settlement; they stay visible in ``member_costs``.
+* ``settle_per: entity``: one settlement per contract x entity, from the sums over all its
+  employer groups; its ledger is split across the groups by member months.  ``entity_group``:
+  one settlement per contract x entity x group.
+* Actual expenditure = the truncated (and completed) cost of the attributed members.
+* Risk: the entity's performance and baseline scores are member-month-weighted means of the
+  members' scores, exact ratios of integer sums.
+* Quality, from the ``quality`` rows of the contract's quality period: ``quality_score`` where
+  given (the mean if an entity has several rows), else the mean of the measure ``score``s;
+  ``met_standard`` is the AND of the given values, and true when a score exists but no
+  ``met_standard`` is given.  An entity with no quality row has no score and has not met the
+  standard.
+* Premiums (``margin_share``): each group's premiums in the period's months are split across
+  that group's members' cells by member months (largest remainder); an entity's premium is
+  the sum of its cells.  Without a premiums table the terms' ``premium_pmpm`` applies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+import polars as pl
+import pyarrow as pa
+
+from settle.engine.contracts.common import Settlement
+from settle.engine.contracts.inputs import EntityAggregates, GroupWeight, PoolFunding
+from settle.engine.contracts.settle import settle_contract
+from settle.engine.kernels.member_months import MEMBER_MONTH_UNITS
+from settle.engine.kernels.risk import RISK_SCALE
+from settle.engine.money import allocate
+from settle.engine.pipeline.plan import ContractPlan
+
+__all__ = ["Quality", "quality_by_entity", "settle_plans"]
+
+
+@dataclass(frozen=True)
+class Quality:
+    score: Decimal | None
+    met: bool
+
+
+def quality_by_entity(quality: pa.Table | None, period: str) -> dict[str, Quality]:
+    """Each entity's quality result for ``period`` (rules in the module docstring)."""
+    if quality is None or quality.num_rows == 0:
+        return {}
+    frame = pl.from_arrow(quality)
+    assert isinstance(frame, pl.DataFrame)
+    frame = frame.filter(pl.col("period") == period)
+    for column in ("quality_score", "score", "met_standard"):
+        if column not in frame.columns:
+            frame = frame.with_columns(pl.lit(None).alias(column))
+    rows = frame.group_by("entity_id").agg(
+        pl.col("quality_score").cast(pl.Float64).drop_nulls().alias("composite"),
+        pl.col("score").cast(pl.Float64).drop_nulls().alias("scores"),
+        pl.col("met_standard").cast(pl.Boolean).drop_nulls().alias("met"),
+    )
+    result: dict[str, Quality] = {}
+    for entity, composite, scores, met in rows.iter_rows():
+        values = composite or scores
+        score = sum((Decimal(str(v)) for v in values), Decimal(0)) / len(values) if values else None
+        result[entity] = Quality(score, all(met) if met else score is not None)
+    return result
+
+
+def _mm(units: int) -> Decimal:
+    return Decimal(units) / MEMBER_MONTH_UNITS
+
+
+def _ratio(cells: pl.DataFrame, weighted: str, units: str) -> Decimal | None:
+    """An exact member-month-weighted mean score from integer sums (None without scores)."""
+    w, u = cells[weighted].drop_nulls(), cells[units].drop_nulls()
+    if w.is_empty() or u.is_empty() or int(u.sum()) == 0:
+        return None
+    return Decimal(int(w.sum())) / (Decimal(int(u.sum())) * RISK_SCALE)
+
+
+def _cells(member_costs: pl.DataFrame, contract_id: str) -> pl.DataFrame:
+    rows = member_costs.filter(pl.col("contract_id") == contract_id)
+    has_risk = "risk_weighted_units" in rows.columns and "risk_score_micro" in rows.columns
+    scored = pl.col("risk_score_micro").is_not_null() if has_risk else pl.lit(False)
+    sums = [
+        pl.col("member_id").n_unique().alias("attributed_members"),
+        pl.col("member_month_units").sum(),
+        pl.col("truncated_cost_cents").sum().alias("actual_cents"),
+    ]
+    if has_risk:
+        sums += [
+            pl.col("risk_weighted_units").cast(pl.Int128).sum().alias("rw"),
+            pl.col("member_month_units").filter(scored).cast(pl.Int128).sum().alias("rmm"),
+            pl.col("baseline_risk_weighted_units").cast(pl.Int128).sum().alias("brw"),
+            pl.col("member_month_units")
+            .filter(pl.col("baseline_risk_weighted_units").is_not_null())
+            .cast(pl.Int128)
+            .sum()
+            .alias("brmm"),
+        ]
+    else:
+        sums += [pl.lit(None, dtype=pl.Int128).alias(c) for c in ("rw", "rmm", "brw", "brmm")]
+    return rows.group_by("entity_id", "group_id").agg(sums).sort("entity_id", "group_id", nulls_last=True)
+
+
+def _premiums(
+    premiums: pa.Table | None, member_costs: pl.DataFrame, plan: ContractPlan
+) -> dict[tuple[str, str], int]:
+    """Premium cents per (entity, group) cell (rule in the module docstring)."""
+    if premiums is None or premiums.num_rows == 0:
+        return {}
+    frame = pl.from_arrow(premiums)
+    assert isinstance(frame, pl.DataFrame)
+    period = plan.period
+    by_group = (
+        frame.filter(pl.col("month").is_between(period.start, period.end))
+        .group_by("group_id")
+        .agg(pl.col("premium_cents").sum())
+    )
+    cells = (
+        member_costs.filter(pl.col("contract_id") == plan.contract_id)
+        .group_by("group_id", "entity_id")
+        .agg(pl.col("member_month_units").sum())
+        .sort("group_id", "entity_id", nulls_last=True)
+    )
+    result: dict[tuple[str, str], int] = {}
+    for group_id, total in by_group.iter_rows():
+        part = cells.filter(pl.col("group_id") == group_id)
+        if part.is_empty():
+            continue
+        shares = allocate(int(total), [int(u) for u in part["member_month_units"]])
+        for entity, share in zip(part["entity_id"], shares, strict=True):
+            if entity is not None:
+                result[(entity, group_id)] = result.get((entity, group_id), 0) + share
+    return result
+
+
+def _baseline_pmpms(baselines: pl.DataFrame, contract_id: str) -> dict[str, Decimal]:
+    """Computed baseline PMPM per entity: lookback cost / lookback member months, exact dollars
+    (the statement rounds it once when it publishes the figure)."""
+    if baselines.height == 0 or "baseline_cost_cents" not in baselines.columns:
+        return {}
+    rows = (
+        baselines.filter(pl.col("contract_id") == contract_id)
+        .group_by("entity_id")
+        .agg(pl.col("baseline_cost_cents").sum(), pl.col("baseline_member_month_units").sum())
+    )
+    return {
+        entity: Decimal(int(cost)) / 100 / _mm(int(units))
+        for entity, cost, units in rows.iter_rows()
+        if units
+    }
+
+
+def settle_plans(
+    plans: Sequence[ContractPlan],
+    member_costs: pl.DataFrame,
+    pool_bases: pl.DataFrame,
+    baselines: pl.DataFrame,
+    quality: pa.Table | None,
+    premiums: pa.Table | None,
+) -> list[Settlement]:
+    """Settle every contract's attributed entities; settlements in (contract, entity, group) order."""
+    out: list[Settlement] = []
+    for plan in plans:
+        cells = _cells(member_costs, plan.contract_id).filter(pl.col("entity_id").is_not_null())
+        quality_of = quality_by_entity(quality, plan.quality_period)
+        premium_of = _premiums(premiums, member_costs, plan)
+        pools = (
+            pool_bases.filter(pl.col("contract_id") == plan.contract_id) if pool_bases.height else pool_bases
+        )
+        per_group = plan.contract.settle_per == "entity_group"
+        baseline_of = _baseline_pmpms(baselines, plan.contract_id)
+        for entity_id in cells["entity_id"].unique().sort():
+            mine = cells.filter(pl.col("entity_id") == entity_id)
+            units = (
+                [mine] if not per_group else [mine.filter(pl.col("group_id") == g) for g in mine["group_id"]]
+            )
+            for unit in units:
+                out.append(
+                    _settle_unit(
+                        plan,
+                        entity_id,
+                        unit,
+                        pools,
+                        quality_of,
+                        premium_of,
+                        per_group,
+                        baseline_of.get(entity_id),
+                    )
+                )
+    return out
+
+
+def _settle_unit(
+    plan: ContractPlan,
+    entity_id: str,
+    cells: pl.DataFrame,
+    pools: pl.DataFrame,
+    quality_of: dict[str, Quality],
+    premium_of: dict[tuple[str, str], int],
+    per_group: bool,
+    baseline_pmpm: Decimal | None,
+) -> Settlement:
+    groups = [str(g) for g in cells["group_id"]]
+    q = quality_of.get(entity_id, Quality(None, False))
+    premium = sum(premium_of.get((entity_id, g), 0) for g in groups) if premium_of else None
+    agg = EntityAggregates(
+        entity_id=entity_id,
+        member_months=_mm(int(cells["member_month_units"].sum())),
+        actual_cents=int(cells["actual_cents"].sum()),
+        attributed_members=int(cells["attributed_members"].sum()),
+        group_id=groups[0] if per_group else None,
+        risk_score=_ratio(cells, "rw", "rmm"),
+        baseline_risk_score=_ratio(cells, "brw", "brmm"),
+        quality_score=q.score,
+        met_quality_standard=q.met,
+        premium_cents=premium,
+        baseline_pmpm=baseline_pmpm,
+        groups=()
+        if per_group
+        else tuple(
+            GroupWeight(g, _mm(int(u))) for g, u in zip(groups, cells["member_month_units"], strict=True)
+        ),
+    )
+    funding: list[PoolFunding] = []
+    if pools.height:
+        mine = pools.filter((pl.col("entity_id") == entity_id) & pl.col("group_id").is_in(groups))
+        months = dict(zip(groups, cells["member_month_units"], strict=True))
+        funding = [
+            PoolFunding(g, int(b), int(d), _mm(int(months.get(g, 0))))
+            for g, b, d in mine.select("group_id", "base_cents", "cent_days").sort("group_id").iter_rows()
+        ]
+    return settle_contract(plan.contract, agg, funding)

@@ -1,0 +1,145 @@
+"""A whole job in one process: validate, plan, map one shard, reduce, settle.
+
+:func:`settle_in_process` is what a notebook calls with a job document; the cluster runs the
+same steps shard by shard and must produce the same :class:`JobResult`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+
+from settle.engine.contracts.common import Settlement
+from settle.engine.job import JobDocument
+from settle.engine.ledger import ledger_to_table
+from settle.engine.pipeline.plan import ContractPlan, contract_plans
+from settle.engine.pipeline.reduce import settle_plans
+from settle.engine.pipeline.shard import ShardOutput, map_shard, population_facts
+from settle.engine.rejects import concat_rejects
+from settle.engine.statement import statements_to_json, statements_to_table
+from settle.engine.validate import JobValidation, validate_job
+
+__all__ = ["JobResult", "contract_summary", "settle_in_process"]
+
+
+@dataclass
+class JobResult:
+    """A settled job: its output tables, statements and counts."""
+
+    job_name: str
+    plans: list[ContractPlan]
+    settlements: list[Settlement]
+    tables: dict[str, pa.Table]
+    statements_json: str
+    counts: dict[str, Any]
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+
+def _frame(table: pa.Table) -> pl.DataFrame:
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    return frame
+
+
+def assemble(
+    job_name: str,
+    plans: list[ContractPlan],
+    validation: JobValidation,
+    shards: Sequence[ShardOutput],
+    settlements: list[Settlement],
+) -> JobResult:
+    """The job's output tables from the validation, the shard outputs and the settlements."""
+
+    def concat(name: str) -> pa.Table:
+        parts = [getattr(s, name) for s in shards if getattr(s, name).num_columns > 1]
+        if not parts:
+            return pa.table({"contract_id": pa.array([], pa.string())})
+        return pa.concat_tables(parts, promote_options="permissive")
+
+    attribution = _frame(concat("attribution")).sort("contract_id", "member_id").to_arrow()
+    member_costs = _frame(concat("member_costs")).sort("contract_id", "member_id", "group_id").to_arrow()
+    rejects = concat_rejects([validation.rejects, *(s.rejects for s in shards)])
+    entries = [e for s in settlements for e in s.entries]
+    statements = [s.statement for s in settlements]
+    counts = {
+        "tables": {name: c.to_dict() for name, c in validation.counts.items()},
+        "claim_lines": sum(s.claim_lines for s in shards),
+        "rejects_after_validation": sum(s.rejects.num_rows for s in shards),
+        "statements": len(statements),
+        "ledger_entries": len(entries),
+    }
+    return JobResult(
+        job_name=job_name,
+        plans=plans,
+        settlements=settlements,
+        tables={
+            "statements": statements_to_table(statements),
+            "ledger": ledger_to_table(entries),
+            "attribution": attribution,
+            "member_costs": member_costs,
+            "rejects": rejects,
+        },
+        statements_json=statements_to_json(statements),
+        counts=counts,
+    )
+
+
+def settle_in_process(job: JobDocument, on_stage: Callable[[str], None] | None = None) -> JobResult:
+    """Settle a job document in this process (one shard holding every member)."""
+    timings: dict[str, float] = {}
+
+    def stage(name: str, started: float) -> float:
+        now = time.perf_counter()
+        timings[name] = round(now - started, 3)
+        if on_stage is not None:
+            on_stage(name)
+        return now
+
+    t = time.perf_counter()
+    plans = contract_plans(job)
+    validation = validate_job(job)
+    t = stage("validate", t)
+    tables = {name: tv.accepted for name, tv in validation.tables.items()}
+    facts = population_facts(plans, tables)
+    shard = map_shard(plans, tables, facts)
+    t = stage("map", t)
+    settlements = settle_plans(
+        plans,
+        _frame(shard.member_costs),
+        _frame(shard.pool_bases),
+        _frame(shard.baselines),
+        tables.get("quality"),
+        tables.get("premiums"),
+    )
+    t = stage("settle", t)
+    result = assemble(job.name, plans, validation, [shard], settlements)
+    stage("assemble", t)
+    result.stage_seconds = timings
+    return result
+
+
+def contract_summary(result: JobResult) -> list[dict[str, Any]]:
+    """Per contract: kind, statements, entities paid / owing, and dollars each way (cents)."""
+    rows = []
+    for plan in result.plans:
+        mine = [s.statement for s in result.settlements if s.statement.contract_id == plan.contract_id]
+        paid = sum(s.amount_cents for s in mine if s.amount_cents > 0)
+        owed = -sum(s.amount_cents for s in mine if s.amount_cents < 0)
+        rows.append(
+            {
+                "contract_id": plan.contract_id,
+                "kind": plan.contract.kind,
+                "statements": len(mine),
+                "entities_paid": len({s.entity_id for s in mine if s.amount_cents > 0}),
+                "entities_owing": len({s.entity_id for s in mine if s.amount_cents < 0}),
+                "paid_to_entities_cents": paid,
+                "owed_by_entities_cents": owed,
+                "net_cents": paid - owed,
+            }
+        )
+    return rows

@@ -1,0 +1,246 @@
+"""One shard's work: the kernels of every contract over one shard's validated tables.
+
+A shard holds every row of a set of members (their eligibility, claims, risk scores and
+voluntary alignments) plus the whole roster, so each kernel is shard-local.  Two facts
+depend on the whole population and are computed in a first pass over every shard
+(:func:`population_facts`, summed with :meth:`PopulationFacts.merge`): the percentile
+truncation threshold and the risk renormalisation basis.  :func:`map_shard` then produces the
+shard's compact outputs, which :mod:`settle.engine.pipeline.reduce` combines.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import polars as pl
+import pyarrow as pa
+
+from settle.engine.contracts.models import (
+    BonusPoolContract,
+    ComputedBenchmark,
+    SharedSavingsContract,
+    WithholdContract,
+)
+from settle.engine.job import Period
+from settle.engine.kernels.attribution import attribute
+from settle.engine.kernels.cost import ClaimCosts, claim_costs
+from settle.engine.kernels.frames import add_months
+from settle.engine.kernels.member_costs import member_cost_totals, member_costs, truncation_threshold
+from settle.engine.kernels.member_months import member_months
+from settle.engine.kernels.risk import RiskBasis, risk_basis, with_risk
+from settle.engine.pipeline.plan import ContractPlan
+from settle.engine.pipeline.pools import attributed_payments, provider_payments
+from settle.engine.rejects import concat_rejects, empty_rejects
+
+__all__ = ["PopulationFacts", "ShardOutput", "map_shard", "population_facts"]
+
+Tables = Mapping[str, pa.Table]
+
+
+@dataclass
+class PopulationFacts:
+    """Population-wide inputs of phase 2, per contract id."""
+
+    member_totals: dict[str, list[pl.DataFrame]] = field(default_factory=dict)
+    risk: dict[str, RiskBasis] = field(default_factory=dict)
+
+    def merge(self, other: PopulationFacts) -> PopulationFacts:
+        totals = {k: list(v) for k, v in self.member_totals.items()}
+        for k, v in other.member_totals.items():
+            totals.setdefault(k, []).extend(v)
+        risk = dict(self.risk)
+        for k, b in other.risk.items():
+            risk[k] = risk.get(k, RiskBasis()) + b
+        return PopulationFacts(totals, risk)
+
+    def threshold(self, plan: ContractPlan) -> int | None:
+        return truncation_threshold(plan.rules.cost.truncation, self.member_totals.get(plan.contract_id, []))
+
+
+@dataclass(frozen=True)
+class ShardOutput:
+    """A shard's results: Arrow tables with a ``contract_id`` column, and counts."""
+
+    attribution: pa.Table
+    member_costs: pa.Table
+    pool_bases: pa.Table
+    baselines: pa.Table
+    rejects: pa.Table
+    claim_lines: int
+
+
+def _optional(tables: Tables, name: str) -> pa.Table | None:
+    table = tables.get(name)
+    return table if table is not None and table.num_rows > 0 else None
+
+
+def _base(plan: ContractPlan, tables: Tables) -> tuple[pl.DataFrame, ClaimCosts]:
+    rules = plan.rules
+    groups = rules.scope.groups
+    months = member_months(
+        tables["eligibility"], rules.period, rules.cost.member_months, groups=groups, stratifiers=()
+    )
+    costs = claim_costs(
+        tables["medical_claim"],
+        tables["eligibility"],
+        rules.period,
+        rules.cost,
+        rules.scope,
+        pharmacy_claim=_optional(tables, "pharmacy_claim"),
+    )
+    return months, costs
+
+
+def population_facts(plans: Iterable[ContractPlan], tables: Tables) -> PopulationFacts:
+    """Phase 1 for the contracts that need it (see :attr:`ContractPlan.needs_population_pass`)."""
+    facts = PopulationFacts()
+    for plan in plans:
+        if not plan.needs_population_pass:
+            continue
+        months, costs = _base(plan, tables)
+        totals = member_cost_totals(months, costs.costs, plan.rules.cost)
+        facts.member_totals[plan.contract_id] = [totals]
+        scores = _optional(tables, "risk_scores")
+        if plan.rules.risk.renormalize and scores is not None:
+            rows = totals.join(
+                months.group_by("member_id").agg(pl.col("member_month_units").sum()), on="member_id"
+            )
+            facts.risk[plan.contract_id] = risk_basis(rows, scores, plan.rules.performance_label)
+    return facts
+
+
+def map_shard(
+    plans: Iterable[ContractPlan], tables: Tables, facts: PopulationFacts | None = None
+) -> ShardOutput:
+    """Phase 2: attribution, member costs (with risk) and pool bases of every contract."""
+    facts = facts or PopulationFacts()
+    attribution_parts: list[pl.DataFrame] = []
+    cost_parts: list[pl.DataFrame] = []
+    pool_parts: list[pl.DataFrame] = []
+    baseline_parts: list[pl.DataFrame] = []
+    rejects: list[pa.Table] = []
+    for plan in plans:
+        rules = plan.rules
+        months, claims = _base(plan, tables)
+        rejects.append(claims.rejects)
+        attribution = attribute(
+            tables["medical_claim"],
+            tables["roster"],
+            tables["eligibility"],
+            rules.period,
+            rules.attribution,
+            rules.scope,
+            voluntary_alignment=_optional(tables, "voluntary_alignment"),
+        )
+        rows = member_costs(
+            months, claims.costs, attribution, rules.cost, truncation_cents=facts.threshold(plan)
+        )
+        scores = _optional(tables, "risk_scores")
+        if scores is not None:
+            rows = with_risk(
+                rows, scores, rules.performance_label, rules.risk, basis=facts.risk.get(plan.contract_id)
+            )
+            baseline = with_risk(
+                rows.drop("risk_score", "risk_score_micro", "risk_weighted_units"),
+                scores,
+                rules.baseline_label,
+            )
+            rows = rows.with_columns(
+                baseline["risk_weighted_units"].alias("baseline_risk_weighted_units"),
+            )
+        tag = pl.lit(plan.contract_id).alias("contract_id")
+        attribution_parts.append(attribution.select(tag, pl.all()))
+        cost_parts.append(rows.select(tag, pl.all()))
+        pool_parts.extend(_pool_bases(plan, tables, attribution))
+        if isinstance(plan.contract, SharedSavingsContract) and isinstance(
+            plan.contract.terms.benchmark, ComputedBenchmark
+        ):
+            baseline_parts.append(_baseline(plan, tables, attribution).select(tag, pl.all()))
+    return ShardOutput(
+        attribution=_concat(attribution_parts),
+        member_costs=_concat(cost_parts),
+        pool_bases=_concat(pool_parts),
+        baselines=_concat(baseline_parts),
+        rejects=_dedupe(concat_rejects(rejects)) if rejects else empty_rejects(),
+        claim_lines=tables["medical_claim"].num_rows,
+    )
+
+
+def _baseline(plan: ContractPlan, tables: Tables, attribution: pl.DataFrame) -> pl.DataFrame:
+    """Per entity: the lookback year's cost and member months of its attributed members.
+
+    The lookback is the 12 months before the period with the same run-out; member months and
+    costs follow the contract's cost rules, truncated at a fixed amount if the contract has
+    one (a percentile threshold is not recomputed for the lookback: documented limitation).
+    """
+    rules = plan.rules
+    period = rules.period
+    lookback = Period(
+        start=add_months(period.start, -12),
+        end=period.start - dt.timedelta(days=1),
+        runout_months=period.runout_months,
+    )
+    months = member_months(
+        tables["eligibility"], lookback, rules.cost.member_months, groups=rules.scope.groups
+    )
+    claims = claim_costs(
+        tables["medical_claim"],
+        tables["eligibility"],
+        lookback,
+        rules.cost,
+        rules.scope,
+        pharmacy_claim=_optional(tables, "pharmacy_claim"),
+    )
+    truncation = rules.cost.truncation
+    cap = truncation.amount_cents if truncation is not None else None
+    rows = member_costs(months, claims.costs, attribution, rules.cost, truncation_cents=cap)
+    return (
+        rows.filter(pl.col("entity_id").is_not_null())
+        .group_by("entity_id")
+        .agg(
+            pl.col("truncated_cost_cents").sum().alias("baseline_cost_cents"),
+            pl.col("member_month_units").sum().alias("baseline_member_month_units"),
+        )
+    )
+
+
+def _pool_bases(plan: ContractPlan, tables: Tables, attribution: pl.DataFrame) -> list[pl.DataFrame]:
+    contract, rules = plan.contract, plan.rules
+    if isinstance(contract, WithholdContract):
+        through, base = contract.terms.settlement_date, "participating_providers"
+    elif isinstance(contract, BonusPoolContract):
+        through, base = contract.terms.return_date, contract.terms.prefund_base
+    else:
+        return []
+    if base == "participating_providers":
+        frame = provider_payments(
+            tables["medical_claim"],
+            tables["eligibility"],
+            tables["roster"],
+            rules.period,
+            rules.scope,
+            through,
+        )
+    else:
+        frame = attributed_payments(
+            tables["medical_claim"], tables["eligibility"], attribution, rules.period, rules.scope, through
+        )
+    return [frame.select(pl.lit(plan.contract_id).alias("contract_id"), pl.all())]
+
+
+def _concat(parts: list[pl.DataFrame]) -> pa.Table:
+    if not parts:
+        return pa.table({"contract_id": pa.array([], pa.string())})
+    return pl.concat(parts, how="diagonal_relaxed").to_arrow()
+
+
+def _dedupe(rejects: pa.Table) -> pa.Table:
+    """Contracts sharing a period reject the same out-of-enrollment lines: keep one copy."""
+    if rejects.num_rows == 0:
+        return rejects
+    frame = pl.from_arrow(rejects)
+    assert isinstance(frame, pl.DataFrame)
+    keys = ["table", "source_file", "row_number", "reason"]
+    return frame.unique(subset=keys, keep="first", maintain_order=True).sort(keys).to_arrow()
