@@ -37,7 +37,7 @@ import csv
 import fnmatch
 import io
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import unquote
@@ -109,9 +109,10 @@ def _list_location(location: str) -> list[InputFile]:
         else:
             info = fs.get_file_info(path)
             if info.type == pafs.FileType.File:
-                files = [InputFile(prefix + path, path, _format_of(fs, path), fs)]
+                folders = path.split("/")[:-1]
+                files = [InputFile(prefix + path, path, _format_of(fs, path), fs, _partitions(folders))]
             elif info.type == pafs.FileType.Directory:
-                files = _walk(fs, path, prefix, lambda rel: True)
+                files = _walk(fs, path, prefix)
             else:
                 files = []
     except OSError as exc:
@@ -136,18 +137,22 @@ def _filesystem(location: str) -> tuple[pafs.FileSystem, str, str]:
     return pafs.LocalFileSystem(), path, ""
 
 
-def _walk(fs: pafs.FileSystem, root: str, prefix: str, keep: object) -> list[InputFile]:
+def _walk(
+    fs: pafs.FileSystem, root: str, prefix: str, keep: Callable[[list[str]], bool] | None = None
+) -> list[InputFile]:
+    """Data files under ``root`` (hidden and non-data files skipped) that ``keep`` accepts."""
     root = root.rstrip("/")
     out = []
     for info in fs.get_file_info(pafs.FileSelector(root, recursive=True)):
         if info.type != pafs.FileType.File:
             continue
         rel = info.path[len(root) :].lstrip("/").split("/")
-        if any(part.startswith((".", "_")) for part in rel) or not info.path.endswith(_SUFFIXES):
+        lower = info.path.lower()
+        if any(part.startswith((".", "_")) for part in rel) or not lower.endswith(_SUFFIXES):
             continue
-        if callable(keep) and not keep(rel):
+        if keep is not None and not keep(rel):
             continue
-        fmt: Literal["parquet", "csv"] = "csv" if info.path.endswith((".csv", ".csv.gz")) else "parquet"
+        fmt: Literal["parquet", "csv"] = "csv" if lower.endswith((".csv", ".csv.gz")) else "parquet"
         out.append(InputFile(prefix + info.path, info.path, fmt, fs, _partitions(rel[:-1])))
     return out
 
@@ -319,12 +324,10 @@ def iter_file(
     strat = tuple(stratifiers) if table == "eligibility" else ()
     reader = _iter_parquet if file.format == "parquet" else _iter_csv
     offset = 0
-    empty = True
     try:
         for batch in reader(file, table, dict(column_map or {}), strat, batch_rows):
             yield _with_provenance(batch, file.display, offset)
             offset += batch.num_rows
-            empty = False
     except InputFileError:
         raise
     except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:
@@ -334,8 +337,6 @@ def iter_file(
             path=file.display,
             table=table,
         ) from exc
-    if empty:
-        raise InputFileError(f"{file.display}: produced no data", path=file.display, table=table)
 
 
 def iter_tables(

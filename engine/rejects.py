@@ -20,7 +20,7 @@ The ``rejects`` table (:data:`REJECTS_SCHEMA`):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -154,12 +154,3 @@ class TableCounts:
         )
         counts.check()
         return counts
-
-
-def merge_counts(parts: Mapping[str, int], more: Mapping[str, int]) -> dict[str, int]:
-    """Add two reason-count mappings, keeping :class:`RejectReason` order."""
-    total = dict(parts)
-    for k, v in more.items():
-        total[k] = total.get(k, 0) + v
-    order = {r.value: i for i, r in enumerate(RejectReason)}
-    return {k: total[k] for k in sorted(total, key=lambda k: (order.get(k, len(order)), k))}

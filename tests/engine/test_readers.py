@@ -280,3 +280,20 @@ def test_declared_stratifier_missing_from_an_eligibility_file_is_an_error(tmp_pa
     header = "npi,tin,entity_id,effective_date"
     roster = write(tmp_path / "r.csv", header + "\n0123456789,123456789,E1,2025-01-01\n")
     assert "sdoh_flag" not in read_table(str(roster), "roster", stratifiers=["sdoh_flag"]).column_names
+
+
+def test_gzipped_csv_with_a_byte_order_mark(tmp_path: Path) -> None:
+    import gzip
+
+    path = tmp_path / "e.csv.gz"
+    path.write_bytes(gzip.compress(("\ufeff" + ELIG_HEADER + "\n007,G,2025-01-01,2025-12-31\n").encode()))
+    (file,) = list_input_files(str(tmp_path))
+    assert file.format == "csv"
+    assert read_table(str(path), "eligibility")["member_id"].to_pylist() == ["007"]
+
+
+def test_a_single_file_inside_a_partition_folder_keeps_its_partition(tmp_path: Path) -> None:
+    header = "member_id,enrollment_start_date,enrollment_end_date"
+    path = elig_csv(tmp_path / "group_id=G7" / "part.CSV", "1,2025-01-01,2025-12-31", header=header)
+    assert read_table(str(path), "eligibility")["group_id"].to_pylist() == ["G7"]
+    assert [f.format for f in list_input_files(str(tmp_path))] == ["csv"]  # upper-case suffix too
