@@ -30,7 +30,10 @@ def _root() -> None:
     """Settle value-based health-care contracts at payer scale."""
 
 
+app.command()(commands_data.synth)
 app.command()(commands_data.validate)
+app.command()(commands_settle.run)
+app.command()(commands_settle.demo)
 app.command()(commands_settle.whatif)
 
 

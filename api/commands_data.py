@@ -50,3 +50,23 @@ def _print_report(report: dict[str, Any]) -> None:
     console.print(
         f"read {report['read']:,} rows: accepted {report['accepted']:,}, rejected {report['rejected']:,}"
     )
+
+
+def synth(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the book into.")],
+    members: Annotated[int, typer.Option("--members", "-n", min=1, help="Members in the book.")] = 50_000,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same files).")] = 1,
+    layout: Annotated[
+        str,
+        typer.Option("--layout", help="by_group (claims partitioned by group) or feed (paid-date order)."),
+    ] = "by_group",
+    year: Annotated[int, typer.Option("--year", help="Performance year.")] = 2025,
+) -> None:
+    """Generate a deterministic synthetic book: every input table, contracts.yaml and job.yaml."""
+    from settle.engine.synth import generate
+
+    if layout not in ("by_group", "feed"):
+        raise typer.BadParameter("must be by_group or feed", param_hint="--layout")
+    summary = generate(out, members=members, seed=seed, layout=layout, performance_year=year)  # type: ignore[arg-type]
+    rows = ", ".join(f"{t} {n:,}" for t, n in summary.rows.items())
+    console.print(f"wrote {members:,} members ({rows}) to {out}; job document: {summary.job_path}")

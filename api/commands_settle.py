@@ -1,4 +1,4 @@
-"""Settlement commands of the command line: `settle whatif` (and, later, `run` and `demo`)."""
+"""Settlement commands of the command line: `settle run`, `settle demo` and `settle whatif`."""
 
 from __future__ import annotations
 
@@ -74,3 +74,87 @@ def _cell(column: str, value: Any) -> str:
     if column in ("gross_savings", "settlement_amount"):
         return f"{value:,.2f}"
     return str(value)
+
+
+def _print_summary(outcome: Any) -> None:
+    from settle.engine.money import cents_to_decimal
+    from settle.engine.pipeline.run import contract_summary
+
+    result = outcome.result
+    table = Table(title=f"Settlement of {result.job_name}", title_justify="left")
+    headers = (
+        "contract",
+        "kind",
+        "statements",
+        "entities paid",
+        "entities owing",
+        "paid to entities",
+        "owed by entities",
+        "net",
+    )
+    for h in headers:
+        table.add_column(h, justify="left" if h in ("contract", "kind") else "right")
+    for row in contract_summary(result):
+        table.add_row(
+            row["contract_id"],
+            row["kind"],
+            f"{row['statements']:,}",
+            f"{row['entities_paid']:,}",
+            f"{row['entities_owing']:,}",
+            f"{cents_to_decimal(row['paid_to_entities_cents']):,.2f}",
+            f"{cents_to_decimal(row['owed_by_entities_cents']):,.2f}",
+            f"{cents_to_decimal(row['net_cents']):,.2f}",
+        )
+    console.print(table)
+    counts = result.counts
+    read = sum(t["read"] for t in counts["tables"].values())
+    rejected = sum(t["rejected"] for t in counts["tables"].values()) + counts["rejects_after_validation"]
+    console.print(
+        f"{counts['claim_lines']:,} claim lines; {read:,} rows read, {rejected:,} rejected "
+        f"(see rejects.parquet); outputs in {outcome.output}"
+    )
+
+
+def run(
+    job_file: Annotated[Path, typer.Argument(metavar="JOB.yaml", help="The job document to settle.")],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Output folder (default: JOB's folder/out).")
+    ] = None,
+) -> None:
+    """Settle a job document and write statements, ledger, attribution, member costs, rejects."""
+    from settle.cluster.job import run_job
+    from settle.engine.job import load_job
+
+    job = load_job(job_file)
+    destination = out if out is not None else job_file.resolve().parent / "out"
+    with console.status("settling..."):
+        outcome = run_job(job, destination)
+    _print_summary(outcome)
+
+
+def demo(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to put the book and its outputs.")] = Path(
+        "demo"
+    ),
+    members: Annotated[int, typer.Option("--members", "-n", min=1)] = 50_000,
+    seed: Annotated[int, typer.Option("--seed")] = 2025,
+) -> None:
+    """Generate a synthetic book (50,000 members by default) and settle it with the embedded defaults."""
+    import time
+
+    from settle.cluster.job import run_job
+    from settle.engine.job import load_job
+    from settle.engine.synth import generate
+
+    started = time.perf_counter()
+    with console.status(f"generating a synthetic book of {members:,} members..."):
+        summary = generate(out / "book", members=members, seed=seed)
+    generated = time.perf_counter()
+    console.print(
+        f"generated {members:,} members, {summary.rows['medical_claim']:,} claim lines in "
+        f"{generated - started:.1f} s under {out / 'book'}"
+    )
+    with console.status("settling..."):
+        outcome = run_job(load_job(summary.job_path), out / "result")
+    _print_summary(outcome)
+    console.print(f"settled in {time.perf_counter() - generated:.1f} s")
