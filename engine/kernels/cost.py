@@ -34,11 +34,11 @@ from settle.engine.job import Period
 from settle.engine.kernels.frames import Frame, add_months, column_names, lazy, service_date
 from settle.engine.kernels.member_months import merge_spans
 from settle.engine.kernels.rules import CostBasis, CostRules, Scope
+from settle.engine.rejects import REJECTS_SCHEMA, RejectReason
 
 __all__ = ["REJECT_COLUMNS", "ClaimCosts", "assign_groups", "claim_costs"]
 
-REJECT_COLUMNS = ("table", "source_file", "row_number", "column", "reason", "detail", "value")
-SERVICE_OUTSIDE_ENROLLMENT = "service_outside_enrollment"
+REJECT_COLUMNS = tuple(REJECTS_SCHEMA.names)
 
 _LINE_COLUMNS = [
     "table",
@@ -58,7 +58,7 @@ class ClaimCosts:
     """The cost kernel's result for one shard.
 
     ``costs``: member_id, group_id, raw_cost_cents (Int64), one row per member x group in
-    scope with a counted line.  ``rejects``: the rejects columns (:data:`REJECT_COLUMNS`).
+    scope with a counted line.  ``rejects``: a table in :data:`settle.engine.rejects.REJECTS_SCHEMA`.
     ``rejected_lines`` / ``rejected_paid_cents``: their count and paid total."""
 
     costs: pl.DataFrame
@@ -174,21 +174,9 @@ def _rejects(outside: pl.DataFrame) -> pa.Table:
         pl.col("_source_file").alias("source_file"),
         pl.col("_row_number").cast(pl.Int64).alias("row_number"),
         pl.col("date_column").alias("column"),
-        pl.lit(SERVICE_OUTSIDE_ENROLLMENT).alias("reason"),
+        pl.lit(RejectReason.SERVICE_OUTSIDE_ENROLLMENT.value).alias("reason"),
         pl.lit("service date is outside every enrollment span of the member").alias("detail"),
         pl.col("service_date").cast(pl.String).alias("value"),
     )
-    return frame.to_arrow().cast(_REJECTS_SCHEMA)
+    return frame.to_arrow().cast(REJECTS_SCHEMA)
 
-
-_REJECTS_SCHEMA = pa.schema(
-    [
-        pa.field("table", pa.string(), nullable=False),
-        pa.field("source_file", pa.string(), nullable=False),
-        pa.field("row_number", pa.int64(), nullable=False),
-        pa.field("column", pa.string()),
-        pa.field("reason", pa.string(), nullable=False),
-        pa.field("detail", pa.string(), nullable=False),
-        pa.field("value", pa.string()),
-    ]
-)

@@ -34,6 +34,7 @@ __all__ = [
     "RISK_SCALE",
     "RiskBasis",
     "benchmark_risk_ratio",
+    "entity_risk_ratios",
     "member_scores",
     "risk_basis",
     "weighted_risk",
@@ -146,3 +147,43 @@ def benchmark_risk_ratio(performance: float, baseline: float, rules: RiskRules) 
     if rules.growth_cap is not None:
         ratio = min(ratio, 1.0 + rules.growth_cap)
     return ratio
+
+
+def entity_risk_ratios(performance: Frame, baseline: Frame, rules: RiskRules) -> pl.DataFrame:
+    """Per entity: ``performance_risk``, ``baseline_risk`` and the capped ``risk_ratio``.
+
+    ``performance`` and ``baseline`` are entity aggregates (``aggregate(...).entities``) of
+    the same member-cost rows scored with the performance and the baseline period's labels:
+    the baseline risk of an entity's population is weighted by the same member months.  The
+    unattributed row (null ``entity_id``) is left out.  With ``adjust`` false every ratio is
+    1.0; otherwise an entity without a positive baseline risk raises :class:`RiskDataError`."""
+    columns = ["entity_id", "risk_weighted_units", "risk_member_month_units"]
+
+    def means(frame: Frame) -> dict[str, float | None]:
+        rows = lazy(frame).select(columns).filter(pl.col("entity_id").is_not_null()).collect().rows()
+        return {e: weighted_risk(int(w), int(mm)) for e, w, mm in rows}
+
+    perf, base = means(performance), means(baseline)
+    out = []
+    for entity in sorted(perf):
+        p, b = perf[entity], base.get(entity)
+        if not rules.adjust:
+            ratio = 1.0
+        elif p is None or b is None or b <= 0:
+            raise RiskDataError(
+                f"risk.adjust: entity {entity} has no scored member months in the performance "
+                "or the baseline period"
+            )
+        else:
+            ratio = benchmark_risk_ratio(p, b, rules)
+        out.append((entity, p, b, ratio))
+    return pl.DataFrame(
+        out,
+        schema={
+            "entity_id": pl.String,
+            "performance_risk": pl.Float64,
+            "baseline_risk": pl.Float64,
+            "risk_ratio": pl.Float64,
+        },
+        orient="row",
+    )

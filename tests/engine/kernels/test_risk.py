@@ -11,6 +11,7 @@ from settle.engine.kernels.risk import (
     RISK_SCALE,
     RiskBasis,
     benchmark_risk_ratio,
+    entity_risk_ratios,
     risk_basis,
     weighted_risk,
     with_risk,
@@ -116,3 +117,26 @@ def test_benchmark_risk_ratio(performance: float, baseline: float, rules: RiskRu
 def test_ratio_needs_a_positive_baseline() -> None:
     with pytest.raises(RiskDataError):
         benchmark_risk_ratio(1.0, 0.0, RiskRules())
+
+
+def test_entity_risk_ratios_from_performance_and_baseline_scores() -> None:
+    # E1: a (12 months) 1.10 now, 1.00 in the baseline; b (12 months) 0.90 now, 0.80 then.
+    #     performance (1.10 + 0.90) / 2 = 1.00; baseline (1.00 + 0.80) / 2 = 0.90;
+    #     ratio 1.00 / 0.90 = 1.1111 -> capped at 1.03.
+    # E2: c 1.00 now, 1.00 then -> 1.0.  The unattributed member d is left out.
+    frame = _rows(("a", "G1", "E1", 12), ("b", "G1", "E1", 12), ("c", "G1", "E2", 12), ("d", "G1", None, 12))
+    table = scores(
+        ("a", "2025", 1.10), ("b", "2025", 0.90), ("c", "2025", 1.0), ("d", "2025", 3.0),
+        ("a", "2024", 1.00), ("b", "2024", 0.80), ("c", "2024", 1.0),
+    )  # fmt: skip
+    perf = aggregate(with_risk(frame, table, "2025"), "c").entities
+    base = aggregate(with_risk(frame, table, "2024"), "c").entities
+    got = entity_risk_ratios(perf, base, RiskRules(growth_cap=0.03))
+    assert got["entity_id"].to_list() == ["E1", "E2"]
+    assert got["performance_risk"].to_list() == pytest.approx([1.0, 1.0])
+    assert got["baseline_risk"].to_list() == pytest.approx([0.9, 1.0])
+    assert got["risk_ratio"].to_list() == pytest.approx([1.03, 1.0])
+    assert entity_risk_ratios(perf, base, RiskRules(adjust=False))["risk_ratio"].to_list() == [1.0, 1.0]
+    no_baseline = aggregate(with_risk(frame, table, "2023"), "c").entities
+    with pytest.raises(RiskDataError, match="E1"):
+        entity_risk_ratios(perf, no_baseline, RiskRules())
