@@ -147,8 +147,16 @@ def map_shard(
                 scores,
                 rules.baseline_label,
             )
-            rows = rows.with_columns(
-                baseline["risk_weighted_units"].alias("baseline_risk_weighted_units"),
+            # Joined on the row key: a kernel's join does not promise to keep row order.
+            rows = rows.join(
+                baseline.select(
+                    "member_id",
+                    "group_id",
+                    pl.col("risk_weighted_units").alias("baseline_risk_weighted_units"),
+                ),
+                on=["member_id", "group_id"],
+                how="left",
+                nulls_equal=True,
             )
         tag = pl.lit(plan.contract_id).alias("contract_id")
         attribution_parts.append(attribution.select(tag, pl.all()))
