@@ -71,7 +71,8 @@ def test_validate_json_counts(book: Path) -> None:
 
 def test_validate_names_file_and_column_of_an_unreadable_table(book: Path, tmp_path: Path) -> None:
     (tmp_path / "roster.csv").write_text("tin,effective_date\n123456789,2025-01-01\n")  # no entity_id
-    job = (book / "job.yaml").read_text().replace("roster: roster.parquet", f"roster: {tmp_path / 'roster.csv'}")
+    bad = f"roster: {tmp_path / 'roster.csv'}"
+    job = (book / "job.yaml").read_text().replace("roster: roster.parquet", bad)
     (book / "job-bad-roster.yaml").write_text(job)
     result = _settle("validate", str(book / "job-bad-roster.yaml"), cwd=book)
     assert result.returncode == 2
