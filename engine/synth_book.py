@@ -112,8 +112,12 @@ class BookWriter:
         elig, elig_group, elig_member = eligibility_table(w, m)
         self.streams["risk_scores"].write(risk_table(w, m, rng))
         self.streams["voluntary_alignment"].write(alignment_table(w, m, rng))
-        med = medical_lines(w, m, rng)
-        rx = pharmacy_fills(w, m, rng)
+        # The feed layout wants rows by paid-date bucket (spilled without a copy); a block that
+        # gets bad rows keeps the canonical order, so both layouts pick the same host lines.
+        feed = self.layout == "feed" and not bad_rows
+        buckets = (self.first_day, self.days_per_bucket) if feed else None
+        med = medical_lines(w, m, rng, paid_buckets=buckets)
+        rx = pharmacy_fills(w, m, rng, paid_buckets=buckets)
         made: tuple[tuple[str, str], ...] = ()
         if bad_rows and bad_rng is not None:
             med, made = inject_bad_rows(med, bad_rows, bad_rng)
@@ -149,8 +153,7 @@ class BookWriter:
         """Write the staged rows of the current chunk to the spill files."""
         for name, staged in self.staged.items():
             if staged:
-                table = pa.concat_tables([t for t, _ in staged])
-                self.spills[name].add(table, np.concatenate([b for _, b in staged]))
+                self.spills[name].add(staged)
             self.staged[name] = []
 
     def _member_months(self, m: Members) -> None:

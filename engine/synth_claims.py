@@ -105,7 +105,7 @@ class ClaimLines:
 
     Rows are ordered by (moved, claim id, line number, paid date): the first ``n_main`` rows
     belong to the member's first employer group, the rest (``moved``) to the group the member
-    moved to.
+    moved to.  (For the feed layout, by paid-date bucket first; ``n_main`` is then only a count.)
     """
 
     table: pa.Table
@@ -162,8 +162,13 @@ def _providers(world: World, m: Members, member: I64, year: I64, kind: I64, rng:
     return np.select([kind == PCP_VISIT, kind == SPEC_VISIT, kind == ANCILLARY], [pcp, spec, anc], fac)
 
 
-def medical_lines(world: World, m: Members, rng: np.random.Generator) -> ClaimLines:
-    """All medical claim lines of the block's members, for the lookback and performance years."""
+def medical_lines(world: World, m: Members, rng: np.random.Generator, *,
+                  paid_buckets: tuple[int, int] | None = None) -> ClaimLines:
+    """All medical claim lines of the block's members, for the lookback and performance years.
+
+    With ``paid_buckets = (first day, days per bucket)`` the rows are ordered by paid-date bucket
+    first instead of by ``moved`` (the feed layout spills them by that bucket).
+    """
     days_in_year = (world.years[:, 1] - world.years[:, 0] + 1).astype(np.float64)
     counts = _claim_counts(m, rng, days_in_year)
     cell = np.repeat(np.arange(counts.size), counts.reshape(-1))
@@ -221,13 +226,13 @@ def medical_lines(world: World, m: Members, rng: np.random.Generator) -> ClaimLi
     keep = paid[claim] <= world.extract_day
     lines = np.flatnonzero(keep)
     return _assemble(world, m, rng, member, claim_number, institutional, day, end, paid, provider, pos, group,
-                     year, lines, claim, line_no, code, allowed, paid_cents)
+                     year, lines, claim, line_no, code, allowed, paid_cents, paid_buckets)
 
 
 def _assemble(world: World, m: Members, rng: np.random.Generator, member: I64, claim_number: I64,
               institutional: np.ndarray, day: I64, end: I64, paid: I64, provider: I64, pos: I64, group: I64,
               year: I64, lines: I64, claim: I64, line_no: I64, code: I64, allowed: I64,
-              paid_cents: I64) -> ClaimLines:
+              paid_cents: I64, paid_buckets: tuple[int, int] | None) -> ClaimLines:
     """Add reversals and replacements, order the rows and build the Arrow table."""
     c = claim[lines]
     n = len(lines)
@@ -247,7 +252,8 @@ def _assemble(world: World, m: Members, rng: np.random.Generator, member: I64, c
     row_paid_cents = np.concatenate([paid_cents[lines], -paid_cents[lines[rev]], rep_paid_cents])
     rc = claim[row_line]
     moved = group[rc] != m.g1[member[rc]]
-    order = np.lexsort((row_paid, line_no[row_line], claim_number[rc], moved))
+    first_key = moved if paid_buckets is None else (row_paid - paid_buckets[0]) // paid_buckets[1]
+    order = np.lexsort((row_paid, line_no[row_line], claim_number[rc], first_key))
     row_line, row_paid, rc = row_line[order], row_paid[order], rc[order]
     row_allowed, row_paid_cents = row_allowed[order], row_paid_cents[order]
     prov = provider[rc]

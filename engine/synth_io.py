@@ -207,22 +207,37 @@ class Spill:
         self._files: list[tuple[Path, dict[int, int]]] = []
         self.rows = 0
 
-    def add(self, table: pa.Table, bucket: I64) -> None:
-        if table.num_rows == 0:
+    def add(self, pieces: list[tuple[pa.Table, I64]]) -> None:
+        """Spill one chunk, given as pieces (tables with each row's bucket), in order.
+
+        A piece already sorted by bucket is sliced, not copied; within a bucket, rows keep
+        the order of the pieces and of their rows.
+        """
+        ready = []
+        for table, bucket in pieces:
+            if table.num_rows == 0:
+                continue
+            if (np.diff(bucket) < 0).any():
+                order = np.argsort(bucket, kind="stable")
+                table, bucket = table.take(pa.array(order)), bucket[order]
+            ready.append((table, bucket))
+        if not ready:
             return
         self._folder.mkdir(parents=True, exist_ok=True)
-        order = np.argsort(bucket, kind="stable")
-        table = table.combine_chunks().take(pa.array(order))
-        sorted_bucket = bucket[order]
         path = self._folder / f"{self._name}-{len(self._files):05d}.parquet"
         groups: dict[int, int] = {}
-        with pq.ParquetWriter(path, table.schema, compression=COMPRESSION) as writer:
-            edges = np.r_[0, np.flatnonzero(np.diff(sorted_bucket)) + 1, len(sorted_bucket)]
-            for a, b in itertools.pairwise(edges):
-                writer.write_table(table.slice(a, b - a), row_group_size=int(b - a))
-                groups[int(sorted_bucket[a])] = len(groups)
+        with pq.ParquetWriter(path, ready[0][0].schema, compression=COMPRESSION) as writer:
+            for b in np.unique(np.concatenate([bucket for _, bucket in ready])):
+                parts = []
+                for table, bucket in ready:
+                    lo, hi = np.searchsorted(bucket, [b, b + 1])
+                    if hi > lo:
+                        parts.append(table.slice(int(lo), int(hi - lo)))
+                rows = pa.concat_tables(parts)
+                writer.write_table(rows, row_group_size=rows.num_rows)
+                groups[int(b)] = len(groups)
+                self.rows += rows.num_rows
         self._files.append((path, groups))
-        self.rows += table.num_rows
 
     def read(self, bucket: int) -> pa.Table | None:
         """The rows of ``bucket`` from every chunk, in chunk order (None when there are none)."""

@@ -56,8 +56,10 @@ class Fills:
     cost: I64  # allowed cents netted, per (group, dispensing year): shape (groups, 2)
 
 
-def pharmacy_fills(world: World, m: Members, rng: np.random.Generator) -> Fills:
-    """All fills of the block's members in the lookback and performance years."""
+def pharmacy_fills(world: World, m: Members, rng: np.random.Generator, *,
+                   paid_buckets: tuple[int, int] | None = None) -> Fills:
+    """All fills of the block's members in the lookback and performance years (``paid_buckets``:
+    see :func:`~settle.engine.synth_claims.medical_lines`)."""
     days_in_year = (world.years[:, 1] - world.years[:, 0] + 1).astype(np.float64)
     lam = 8.5 * (m.days1 + m.days2) / days_in_year * _AGE[m.age_class][:, None] * np.exp(0.7 * m.h - 0.245)
     counts = np.minimum(rng.poisson(lam), 400)
@@ -91,7 +93,8 @@ def pharmacy_fills(world: World, m: Members, rng: np.random.Generator) -> Fills:
     row_paid = np.concatenate([paid[kept], rev_paid[rev]])
     number = m.gidx[member[rows]] * 1000 + seq[rows]
     moved = group[rows] != m.g1[member[rows]]
-    order = np.lexsort((row_paid, number, moved))
+    first_key = moved if paid_buckets is None else (row_paid - paid_buckets[0]) // paid_buckets[1]
+    order = np.lexsort((row_paid, number, first_key))
     rows, sign, row_paid = rows[order], sign[order], row_paid[order]
     number, moved = number[order], moved[order]
     table = pa.table({

@@ -344,6 +344,11 @@ def test_bad_rows_are_injected_and_rejected_by_validation(tmp_path: Path) -> Non
     summary = generate(tmp_path / "bad", members=400, seed=3, bad_rows=len(BAD_ROW_KINDS))
     assert [kind for kind, _ in summary.bad_rows] == list(BAD_ROW_KINDS)
     claims = _read(summary, "medical_claim")
+    # The feed layout gets the same bad rows.
+    feed = generate(tmp_path / "bad-feed", members=400, seed=3, bad_rows=len(BAD_ROW_KINDS), layout="feed")
+    assert feed.bad_rows == summary.bad_rows
+    order = [(c, "ascending") for c in ("claim_id", "claim_line_number", "paid_date", "allowed_amount")]
+    assert _read(feed, "medical_claim").sort_by(order).equals(claims.sort_by(order))
     ids = Counter(claims["claim_id"].to_pylist())
     for kind, claim_id in summary.bad_rows:
         assert ids[claim_id] >= (2 if kind == "duplicate_line" else 1)
