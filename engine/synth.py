@@ -6,7 +6,8 @@ as Parquet with the *source* column names (the Tuva input layer: ``paid_amount``
 identifiers as strings, dates as ``date32``), plus ``contracts.yaml`` (one contract of every
 kind) and a ready ``job.yaml``::
 
-    eligibility/            by_group: G0001/part-000.parquet, ...; feed: part-00000.parquet
+    eligibility/            by_group: G0001/part-000.parquet, G0001/moved-000.parquet, ...;
+                            feed: part-00000.parquet
     medical_claim/          by_group: one folder per employer group; feed: paid-date order
     pharmacy_claim/         likewise
     risk_scores/            part-00000.parquet (member order)

@@ -3,10 +3,10 @@
 Rules chosen here, per member and year of service (lookback and performance year), all scaled
 by the share of the year the member is enrolled:
 
-* **Claims** by kind, Poisson with these means at full enrollment: primary-care visits 2.4 x
-  age factor (1.5, 0.8, 0.95, 1.15, 1.4) x ``(0.5 + 0.5 u)``; specialist visits 1.7, ancillary
-  services (labs, imaging, therapy, anesthesia, emergency physicians) 4.2, facility outpatient
-  claims 0.45 and inpatient stays 0.055, each x utilisation ``u = exp(0.65 h - 0.21)`` x age factor
+* **Claims** by kind, Poisson with these means at full enrollment: primary-care visits 2.6 x
+  age factor (1.5, 0.8, 0.95, 1.15, 1.4) x ``(0.5 + 0.5 u)``; specialist visits 1.9, ancillary
+  services (labs, imaging, therapy, anesthesia, emergency physicians) 4.8, facility outpatient
+  claims 0.5 and inpatient stays 0.065, each x utilisation ``u = exp(0.65 h - 0.21)`` x age factor
   (0.75, 0.6, 0.95, 1.45, 1.9); plus a catastrophic stay with probability
   ``0.0055 exp(0.9 h - 0.405)`` x age factor.  Service dates are uniform over the enrolled days,
   so every claim falls inside an enrollment span (the claim's employer group is that span's).
@@ -16,9 +16,9 @@ by the share of the year the member is enrolled:
 * **Lines per claim**: primary care 1 + Poisson(0.8), specialists 1 + Poisson(0.6), ancillary
   1 + Poisson(0.25), outpatient facility 2 + Poisson(1.6), inpatient 3 + Poisson(3) (capped).
   The first line of a visit is its E&M code; see :mod:`settle.engine.synth_codes`.
-* **Allowed amounts**: fee x lognormal(0, 0.22) x group fee factor x entity efficiency factor x
+* **Allowed amounts**: fee x 1.2 x lognormal(0, 0.22) x group fee factor x entity efficiency factor x
   medical trend (4.5% from the lookback to the performance year) x ``exp(0.15 h)`` on facility
-  claims.  An inpatient stay's total is lognormal (median $13,000, sigma 0.7); a catastrophic
+  claims.  An inpatient stay's total is lognormal (median $15,000, sigma 0.7); a catastrophic
   stay's is Pareto (minimum $60,000, shape 1.7, at most $2.5M); the total is split over its lines.
   Every amount is rounded to whole cents once, here; at least $1.00.
 * **Paid amounts**: office E&M first lines pay allowed minus a $25 (primary care) or $45
