@@ -151,16 +151,25 @@ def _netted_lines(
     )
     original = pl.col("allowed_cents") >= 0
     attrs = ("member_id", "service_date", "npi", "tin", "billing_npi")
-    return (
-        raw.group_by(_LINE)
+    columns = [*_LINE, "allowed_cents", *attrs]
+    rows = raw.collect()
+    # Most lines have one row: they need no grouping (a lone negative row nets to < 0 and is
+    # dropped, as the grouped rule would).  Only keys with several rows are grouped.
+    repeated = rows.select(pl.struct(_LINE).is_duplicated()).to_series()
+    single = rows.filter(~repeated).lazy().filter(pl.col("allowed_cents") >= 0).select(columns)
+    grouped = (
+        rows.filter(repeated)
+        .lazy()
+        .group_by(_LINE)
         .agg(
             pl.col("allowed_cents").sum(),
             (pl.col("allowed_cents") < 0).any().alias("_reversed"),
             *(pl.col(a).filter(original).min() for a in attrs),
         )
         .filter(~(pl.col("_reversed") & (pl.col("allowed_cents") <= 0)))
-        .drop("_reversed")
+        .select(columns)
     )
+    return pl.concat([single, grouped])
 
 
 def _with_tin_from_billing_npi(lines: pl.LazyFrame, roster: pl.LazyFrame) -> pl.LazyFrame:

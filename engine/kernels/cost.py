@@ -109,19 +109,41 @@ def _pharmacy_lines(claims: Frame, basis: CostBasis) -> pl.LazyFrame:
     )
 
 
+def _covering_groups(days: pl.LazyFrame, eligibility: Frame, carry: tuple[str, ...] = ()) -> pl.DataFrame:
+    """For distinct (member_id, service_date) rows: the covering group (rows that no span
+    covers are left out).  ``carry`` columns ride along.  A member with one merged span in all
+    needs no choice; only members with several spans go through the per-day pick."""
+    start, end = pl.col("enrollment_start_date"), pl.col("enrollment_end_date")
+    spans = merge_spans(lazy(eligibility).select("member_id", "group_id", start, end)).with_columns(
+        pl.len().over("member_id").alias("_spans")
+    )
+    keep = ["member_id", "service_date", "group_id", *carry]
+    candidates = (
+        days.join(spans, on="member_id", how="inner")
+        .filter(pl.col("service_date").is_between(start, end))
+        .collect()
+    )
+    single = candidates.lazy().filter(pl.col("_spans") == 1).select(keep)
+    several = (
+        candidates.lazy()
+        .filter(pl.col("_spans") > 1)
+        .group_by("member_id", "service_date")
+        .agg(
+            pl.col("group_id").sort_by([start, pl.col("group_id")], descending=[True, False]).first(),
+            *(pl.col(c).first() for c in carry),
+        )
+        .select(keep)
+    )
+    return pl.concat([single, several]).collect()
+
+
 def assign_groups(lines: pl.LazyFrame, eligibility: Frame) -> pl.LazyFrame:
     """Add ``group_id`` to lines with ``member_id`` and ``service_date`` (null where no span
     covers the date).  Matching is done once per distinct (member, date)."""
-    start, end = pl.col("enrollment_start_date"), pl.col("enrollment_end_date")
-    spans = merge_spans(lazy(eligibility).select("member_id", "group_id", start, end))
     days = lines.select("member_id", "service_date").unique()
-    covered = (
-        days.join(spans, on="member_id", how="inner")
-        .filter(pl.col("service_date").is_between(start, end))
-        .group_by("member_id", "service_date")
-        .agg(pl.col("group_id").sort_by([start, pl.col("group_id")], descending=[True, False]).first())
+    return lines.join(
+        _covering_groups(days, eligibility).lazy(), on=["member_id", "service_date"], how="left"
     )
-    return lines.join(covered, on=["member_id", "service_date"], how="left")
 
 
 def claim_costs(
@@ -132,7 +154,10 @@ def claim_costs(
     scope: Scope | None = None,
     pharmacy_claim: Frame | None = None,
 ) -> ClaimCosts:
-    """Raw cost per member x group in scope, and the lines outside enrollment (see module)."""
+    """Raw cost per member x group in scope, and the lines outside enrollment (see module).
+
+    Lines are first summed per (member, service date), the grain at which the group is
+    decided, so the span matching runs once per member-day, not per line."""
     rules = rules or CostRules()
     scope = scope or Scope()
     parts = [_medical_lines(medical_claim, rules.basis)]
@@ -143,23 +168,30 @@ def claim_costs(
         pl.concat(parts)
         .filter(pl.col("service_date").is_between(period.start, period.end) & (pl.col("paid_date") <= cutoff))
         .select(_LINE_COLUMNS)
-        .collect()  # read once: group assignment uses the lines twice
+        .collect()  # read once: the per-day sums and the rejects both use the lines
     )
-    assigned = assign_groups(lines.lazy(), eligibility).collect()
-    outside = assigned.filter(pl.col("group_id").is_null())
-    counted = assigned.lazy().filter(pl.col("group_id").is_not_null())
+    excluded = pl.col("hcpcs_code").is_in(sorted(rules.exclude_hcpcs)).fill_null(False)
+    days = (
+        lines.lazy()
+        .group_by("member_id", "service_date")
+        .agg(pl.col("amount_cents").filter(~excluded).sum().cast(pl.Int64))
+        .collect()
+    )
+    covered = _covering_groups(days.lazy(), eligibility, carry=("amount_cents",))
+    counted = covered.lazy()
     if scope.groups is not None:
         counted = counted.filter(pl.col("group_id").is_in(sorted(scope.groups)))
-    if rules.exclude_hcpcs:
-        counted = counted.filter(
-            pl.col("hcpcs_code").is_null() | ~pl.col("hcpcs_code").is_in(sorted(rules.exclude_hcpcs))
-        )
     costs = (
         counted.group_by("member_id", "group_id")
         .agg(pl.col("amount_cents").sum().cast(pl.Int64).alias("raw_cost_cents"))
         .sort("member_id", "group_id")
         .collect()
     )
+    keys = ["member_id", "service_date"]
+    outside = lines.clear()
+    if covered.height < days.height:  # some member-days have no covering span: find their lines
+        uncovered = days.select(keys).join(covered.select(keys), on=keys, how="anti")
+        outside = lines.join(uncovered, on=keys, how="semi")
     return ClaimCosts(
         costs=costs,
         rejects=_rejects(outside),
@@ -179,4 +211,3 @@ def _rejects(outside: pl.DataFrame) -> pa.Table:
         pl.col("service_date").cast(pl.String).alias("value"),
     )
     return frame.to_arrow().cast(REJECTS_SCHEMA)
-
