@@ -11,8 +11,9 @@ shard's compact outputs, which :mod:`settle.engine.pipeline.reduce` combines.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import polars as pl
 import pyarrow as pa
@@ -30,6 +31,7 @@ from settle.engine.kernels.frames import add_months
 from settle.engine.kernels.member_costs import member_cost_totals, member_costs, truncation_threshold
 from settle.engine.kernels.member_months import member_months
 from settle.engine.kernels.risk import RiskBasis, risk_basis, with_risk
+from settle.engine.kernels.rules import ContractRules
 from settle.engine.pipeline.plan import ContractPlan
 from settle.engine.pipeline.pools import attributed_payments, provider_payments
 from settle.engine.rejects import concat_rejects, empty_rejects
@@ -37,6 +39,7 @@ from settle.engine.rejects import concat_rejects, empty_rejects
 __all__ = ["PopulationFacts", "ShardOutput", "map_shard", "population_facts"]
 
 Tables = Mapping[str, pa.Table]
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -71,38 +74,83 @@ class ShardOutput:
     claim_lines: int
 
 
-def _optional(tables: Tables, name: str) -> pa.Table | None:
-    table = tables.get(name)
-    return table if table is not None and table.num_rows > 0 else None
+class _Kernels:
+    """The shard's tables as Polars frames (converted once) and the kernels' results memoised
+    by their inputs: contracts that share a period, scope and rules share the work."""
+
+    def __init__(self, tables: Tables) -> None:
+        self.frames: dict[str, pl.DataFrame | None] = {}
+        for name, table in tables.items():
+            frame = pl.from_arrow(table) if table is not None and table.num_rows > 0 else None
+            assert frame is None or isinstance(frame, pl.DataFrame)
+            self.frames[name] = frame
+        self._memo: dict[tuple[object, ...], object] = {}
+
+    def table(self, name: str) -> pl.DataFrame:
+        frame = self.frames.get(name)
+        if frame is None:
+            raise KeyError(name)
+        return frame
+
+    def optional(self, name: str) -> pl.DataFrame | None:
+        return self.frames.get(name)
+
+    def _cached(self, key: tuple[object, ...], compute: Callable[[], _T]) -> _T:
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]  # type: ignore[return-value]
+
+    def member_months(self, period: Period, rules: ContractRules) -> pl.DataFrame:
+        groups = rules.scope.groups
+        return self._cached(
+            ("member_months", period, rules.cost.member_months, groups),
+            lambda: member_months(self.table("eligibility"), period, rules.cost.member_months, groups=groups),
+        )
+
+    def claim_costs(self, period: Period, rules: ContractRules) -> ClaimCosts:
+        return self._cached(
+            ("claim_costs", period, rules.cost, rules.scope),
+            lambda: claim_costs(
+                self.table("medical_claim"),
+                self.table("eligibility"),
+                period,
+                rules.cost,
+                rules.scope,
+                pharmacy_claim=self.optional("pharmacy_claim"),
+            ),
+        )
+
+    def attribution(self, rules: ContractRules) -> pl.DataFrame:
+        return self._cached(
+            ("attribution", rules.period, rules.attribution, rules.scope),
+            lambda: attribute(
+                self.table("medical_claim"),
+                self.table("roster"),
+                self.table("eligibility"),
+                rules.period,
+                rules.attribution,
+                rules.scope,
+                voluntary_alignment=self.optional("voluntary_alignment"),
+            ),
+        )
 
 
-def _base(plan: ContractPlan, tables: Tables) -> tuple[pl.DataFrame, ClaimCosts]:
+def _base(plan: ContractPlan, kernels: _Kernels) -> tuple[pl.DataFrame, ClaimCosts]:
     rules = plan.rules
-    groups = rules.scope.groups
-    months = member_months(
-        tables["eligibility"], rules.period, rules.cost.member_months, groups=groups, stratifiers=()
-    )
-    costs = claim_costs(
-        tables["medical_claim"],
-        tables["eligibility"],
-        rules.period,
-        rules.cost,
-        rules.scope,
-        pharmacy_claim=_optional(tables, "pharmacy_claim"),
-    )
-    return months, costs
+    return kernels.member_months(rules.period, rules), kernels.claim_costs(rules.period, rules)
 
 
 def population_facts(plans: Iterable[ContractPlan], tables: Tables) -> PopulationFacts:
     """Phase 1 for the contracts that need it (see :attr:`ContractPlan.needs_population_pass`)."""
     facts = PopulationFacts()
+    kernels = _Kernels(tables)
     for plan in plans:
         if not plan.needs_population_pass:
             continue
-        months, costs = _base(plan, tables)
+        months, costs = _base(plan, kernels)
         totals = member_cost_totals(months, costs.costs, plan.rules.cost)
         facts.member_totals[plan.contract_id] = [totals]
-        scores = _optional(tables, "risk_scores")
+        scores = kernels.optional("risk_scores")
         if plan.rules.risk.renormalize and scores is not None:
             rows = totals.join(
                 months.group_by("member_id").agg(pl.col("member_month_units").sum()), on="member_id"
@@ -121,23 +169,16 @@ def map_shard(
     pool_parts: list[pl.DataFrame] = []
     baseline_parts: list[pl.DataFrame] = []
     rejects: list[pa.Table] = []
+    kernels = _Kernels(tables)
     for plan in plans:
         rules = plan.rules
-        months, claims = _base(plan, tables)
+        months, claims = _base(plan, kernels)
         rejects.append(claims.rejects)
-        attribution = attribute(
-            tables["medical_claim"],
-            tables["roster"],
-            tables["eligibility"],
-            rules.period,
-            rules.attribution,
-            rules.scope,
-            voluntary_alignment=_optional(tables, "voluntary_alignment"),
-        )
+        attribution = kernels.attribution(rules)
         rows = member_costs(
             months, claims.costs, attribution, rules.cost, truncation_cents=facts.threshold(plan)
         )
-        scores = _optional(tables, "risk_scores")
+        scores = kernels.optional("risk_scores")
         if scores is not None:
             rows = with_risk(
                 rows, scores, rules.performance_label, rules.risk, basis=facts.risk.get(plan.contract_id)
@@ -161,11 +202,11 @@ def map_shard(
         tag = pl.lit(plan.contract_id).alias("contract_id")
         attribution_parts.append(attribution.select(tag, pl.all()))
         cost_parts.append(rows.select(tag, pl.all()))
-        pool_parts.extend(_pool_bases(plan, tables, attribution))
+        pool_parts.extend(_pool_bases(plan, kernels, attribution))
         if isinstance(plan.contract, SharedSavingsContract) and isinstance(
             plan.contract.terms.benchmark, ComputedBenchmark
         ):
-            baseline_parts.append(_baseline(plan, tables, attribution).select(tag, pl.all()))
+            baseline_parts.append(_baseline(plan, kernels, attribution).select(tag, pl.all()))
     return ShardOutput(
         attribution=_concat(attribution_parts),
         member_costs=_concat(cost_parts),
@@ -176,7 +217,7 @@ def map_shard(
     )
 
 
-def _baseline(plan: ContractPlan, tables: Tables, attribution: pl.DataFrame) -> pl.DataFrame:
+def _baseline(plan: ContractPlan, kernels: _Kernels, attribution: pl.DataFrame) -> pl.DataFrame:
     """Per entity: the lookback year's cost and member months of its attributed members.
 
     The lookback is the 12 months before the period with the same run-out; member months and
@@ -190,17 +231,8 @@ def _baseline(plan: ContractPlan, tables: Tables, attribution: pl.DataFrame) -> 
         end=period.start - dt.timedelta(days=1),
         runout_months=period.runout_months,
     )
-    months = member_months(
-        tables["eligibility"], lookback, rules.cost.member_months, groups=rules.scope.groups
-    )
-    claims = claim_costs(
-        tables["medical_claim"],
-        tables["eligibility"],
-        lookback,
-        rules.cost,
-        rules.scope,
-        pharmacy_claim=_optional(tables, "pharmacy_claim"),
-    )
+    months = kernels.member_months(lookback, rules)
+    claims = kernels.claim_costs(lookback, rules)
     truncation = rules.cost.truncation
     cap = truncation.amount_cents if truncation is not None else None
     rows = member_costs(months, claims.costs, attribution, rules.cost, truncation_cents=cap)
@@ -214,7 +246,7 @@ def _baseline(plan: ContractPlan, tables: Tables, attribution: pl.DataFrame) -> 
     )
 
 
-def _pool_bases(plan: ContractPlan, tables: Tables, attribution: pl.DataFrame) -> list[pl.DataFrame]:
+def _pool_bases(plan: ContractPlan, kernels: _Kernels, attribution: pl.DataFrame) -> list[pl.DataFrame]:
     contract, rules = plan.contract, plan.rules
     if isinstance(contract, WithholdContract):
         through, base = contract.terms.settlement_date, "participating_providers"
@@ -224,16 +256,21 @@ def _pool_bases(plan: ContractPlan, tables: Tables, attribution: pl.DataFrame) -
         return []
     if base == "participating_providers":
         frame = provider_payments(
-            tables["medical_claim"],
-            tables["eligibility"],
-            tables["roster"],
+            kernels.table("medical_claim"),
+            kernels.table("eligibility"),
+            kernels.table("roster"),
             rules.period,
             rules.scope,
             through,
         )
     else:
         frame = attributed_payments(
-            tables["medical_claim"], tables["eligibility"], attribution, rules.period, rules.scope, through
+            kernels.table("medical_claim"),
+            kernels.table("eligibility"),
+            attribution,
+            rules.period,
+            rules.scope,
+            through,
         )
     return [frame.select(pl.lit(plan.contract_id).alias("contract_id"), pl.all())]
 
