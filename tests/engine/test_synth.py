@@ -25,11 +25,11 @@ from settle.engine.errors import SynthOptionError
 from settle.engine.job import load_job
 from settle.engine.schemas import TABLES
 from settle.engine.synth import BLOCK_MEMBERS, SynthSummary, generate
-from settle.engine.synth_arrow import GroupedDraw, day_number, money_array, npi_with_check_digit, padded_ids
-from settle.engine.synth_badrows import BAD_ROW_KINDS, BAD_ROW_REASONS
-from settle.engine.synth_codes import PC_SPECIALTIES, PRIMARY_CARE_CODES
-from settle.engine.synth_io import StreamWriter, numbered_parts, plan_units
-from settle.engine.synth_world import FAC, PCP, build_world
+from settle.engine.synth.arrow import GroupedDraw, day_number, money_array, npi_with_check_digit, padded_ids
+from settle.engine.synth.badrows import BAD_ROW_KINDS, BAD_ROW_REASONS
+from settle.engine.synth.codes import PC_SPECIALTIES, PRIMARY_CARE_CODES
+from settle.engine.synth.io import StreamWriter, numbered_parts, plan_units
+from settle.engine.synth.world import FAC, PCP, build_world
 
 YEAR = 2025
 MEMBERS = 5000  # three blocks of 2048, so chunking is exercised

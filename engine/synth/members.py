@@ -32,8 +32,8 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from settle.engine.synth_arrow import F64, I64, Bools, constant, date_array, padded_ids, take_strings
-from settle.engine.synth_world import World
+from settle.engine.synth.arrow import F64, I64, Bools, constant, date_array, padded_ids, take_strings
+from settle.engine.synth.world import World
 
 __all__ = [
     "ALIGNMENT_SCHEMA",
@@ -51,12 +51,21 @@ _AGE_SHARE = np.array([0.24, 0.10, 0.28, 0.34, 0.04])
 _AGE_RISK = np.array([0.55, 0.65, 0.95, 1.55, 2.10])
 MEMBER_ID_WIDTH = 9
 
-ELIGIBILITY_SCHEMA = pa.schema([
-    ("member_id", pa.string()), ("group_id", pa.string()), ("group_name", pa.string()),
-    ("enrollment_start_date", pa.date32()), ("enrollment_end_date", pa.date32()),
-    ("birth_date", pa.date32()), ("gender", pa.string()), ("payer", pa.string()),
-    ("payer_type", pa.string()), ("plan", pa.string()), ("data_source", pa.string()),
-])
+ELIGIBILITY_SCHEMA = pa.schema(
+    [
+        ("member_id", pa.string()),
+        ("group_id", pa.string()),
+        ("group_name", pa.string()),
+        ("enrollment_start_date", pa.date32()),
+        ("enrollment_end_date", pa.date32()),
+        ("birth_date", pa.date32()),
+        ("gender", pa.string()),
+        ("payer", pa.string()),
+        ("payer_type", pa.string()),
+        ("plan", pa.string()),
+        ("data_source", pa.string()),
+    ]
+)
 RISK_SCHEMA = pa.schema([("member_id", pa.string()), ("period", pa.string()), ("risk_score", pa.float64())])
 ALIGNMENT_SCHEMA = pa.schema([("member_id", pa.string()), ("npi", pa.string()), ("signed_date", pa.date32())])
 
@@ -151,9 +160,25 @@ def make_members(world: World, rng: np.random.Generator, first: int, n: int) -> 
         days1[:, k] = _overlap(start, e1, ys, ye)
         days2[:, k] = _overlap(s2, e2, ys, ye)
     return Members(
-        gidx=gidx, ids=padded_ids("M", gidx + 1, MEMBER_ID_WIDTH), age=age, age_class=age_class,
-        age_band=age_band, pool=pool, birth=birth, female=female, s1=start, e1=e1, g1=g1,
-        s2=s2, e2=e2, g2=g2, h=h, pcp=pcp, entity=world.prov_entity[pcp], days1=days1, days2=days2,
+        gidx=gidx,
+        ids=padded_ids("M", gidx + 1, MEMBER_ID_WIDTH),
+        age=age,
+        age_class=age_class,
+        age_band=age_band,
+        pool=pool,
+        birth=birth,
+        female=female,
+        s1=start,
+        e1=e1,
+        g1=g1,
+        s2=s2,
+        e2=e2,
+        g2=g2,
+        h=h,
+        pcp=pcp,
+        entity=world.prov_entity[pcp],
+        days1=days1,
+        days2=days2,
     )
 
 
@@ -175,19 +200,22 @@ def eligibility_table(world: World, m: Members) -> tuple[pa.Table, I64, I64]:
     end = np.where(which == 0, m.e1[member], m.e2[member])
     group = np.where(which == 0, m.g1[member], m.g2[member])
     n = len(member)
-    table = pa.table({
-        "member_id": m.ids.take(pa.array(member)),
-        "group_id": world.group_ids.take(pa.array(group)),
-        "group_name": world.group_names.take(pa.array(group)),
-        "enrollment_start_date": date_array(start),
-        "enrollment_end_date": date_array(end),
-        "birth_date": date_array(m.birth[member]),
-        "gender": take_strings(pa.array(["male", "female"]), m.female[member].astype(np.int64)),
-        "payer": constant("Synthetic Health Plan", n),
-        "payer_type": constant("commercial", n),
-        "plan": world.group_plans.take(pa.array(group)),
-        "data_source": constant("synthetic", n),
-    }, schema=ELIGIBILITY_SCHEMA)
+    table = pa.table(
+        {
+            "member_id": m.ids.take(pa.array(member)),
+            "group_id": world.group_ids.take(pa.array(group)),
+            "group_name": world.group_names.take(pa.array(group)),
+            "enrollment_start_date": date_array(start),
+            "enrollment_end_date": date_array(end),
+            "birth_date": date_array(m.birth[member]),
+            "gender": take_strings(pa.array(["male", "female"]), m.female[member].astype(np.int64)),
+            "payer": constant("Synthetic Health Plan", n),
+            "payer_type": constant("commercial", n),
+            "plan": world.group_plans.take(pa.array(group)),
+            "data_source": constant("synthetic", n),
+        },
+        schema=ELIGIBILITY_SCHEMA,
+    )
     return table, group, member
 
 
@@ -199,11 +227,14 @@ def risk_table(world: World, m: Members, rng: np.random.Generator) -> pa.Table:
     enrolled = (m.days1 + m.days2) > 0
     member, year = np.nonzero(enrolled)  # row-major: member order, lookback first
     labels = pa.array([str(world.year - 1), str(world.year)])
-    return pa.table({
-        "member_id": m.ids.take(pa.array(member)),
-        "period": labels.take(pa.array(year)),
-        "risk_score": pa.array(score[member, year]),
-    }, schema=RISK_SCHEMA)
+    return pa.table(
+        {
+            "member_id": m.ids.take(pa.array(member)),
+            "period": labels.take(pa.array(year)),
+            "risk_score": pa.array(score[member, year]),
+        },
+        schema=RISK_SCHEMA,
+    )
 
 
 def alignment_table(world: World, m: Members, rng: np.random.Generator) -> pa.Table:
@@ -215,8 +246,11 @@ def alignment_table(world: World, m: Members, rng: np.random.Generator) -> pa.Ta
     hi = int(world.years[0, 1])
     signed = lo + (rng.random(m.n) * (hi - lo + 1)).astype(np.int64)
     rows = np.flatnonzero(chosen)
-    return pa.table({
-        "member_id": m.ids.take(pa.array(rows)),
-        "npi": world.prov_npi.take(pa.array(npi[rows])),
-        "signed_date": date_array(signed[rows]),
-    }, schema=ALIGNMENT_SCHEMA)
+    return pa.table(
+        {
+            "member_id": m.ids.take(pa.array(rows)),
+            "npi": world.prov_npi.take(pa.array(npi[rows])),
+            "signed_date": date_array(signed[rows]),
+        },
+        schema=ALIGNMENT_SCHEMA,
+    )

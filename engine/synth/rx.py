@@ -4,7 +4,7 @@ Rules chosen here: fills per member and year are Poisson with mean 8.5 x enrolle
 year x age factor (0.35, 0.5, 0.9, 1.6, 2.4) x ``exp(0.7 h - 0.245)`` (at most 400).  The
 dispensing date is uniform over the enrolled days; the fill is a specialty drug with
 probability ``0.004 exp(h - 0.5)`` (at most 0.5), otherwise brand (20%) or generic; allowed is
-lognormal around the tier's median (see :data:`~settle.engine.synth_codes.NDC_TIERS`) x the
+lognormal around the tier's median (see :data:`~settle.engine.synth.codes.NDC_TIERS`) x the
 medical trend; paid is allowed minus the tier's copay (never below zero) or, for specialty
 drugs, 80% of allowed.  Paid 3-17 days after dispensing; 1.5% of fills are reversed 1-30 days
 later by a line with the same claim id and negated amounts.  Fills and reversals paid after the
@@ -19,33 +19,41 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from settle.engine.synth_arrow import I64, GroupedDraw, date_array, money_array, padded_ids
-from settle.engine.synth_claims import CLAIM_ID_WIDTH, TREND, service_days
-from settle.engine.synth_codes import NDC_TIERS
-from settle.engine.synth_members import Members
-from settle.engine.synth_world import World
+from settle.engine.synth.arrow import I64, GroupedDraw, date_array, money_array, padded_ids
+from settle.engine.synth.claims import CLAIM_ID_WIDTH, TREND, service_days
+from settle.engine.synth.codes import NDC_TIERS
+from settle.engine.synth.members import Members
+from settle.engine.synth.world import World
 
 __all__ = ["RX_SCHEMA", "Fills", "pharmacy_fills"]
 
 _AGE = np.array([0.35, 0.5, 0.9, 1.6, 2.4])
 _NDC = pa.array([ndc for tier in NDC_TIERS for ndc in tier[4]])
-_NDC_DRAW = GroupedDraw.build([t for t, tier in enumerate(NDC_TIERS) for _ in tier[4]],
-                              np.ones(len(_NDC)), len(NDC_TIERS))
+_NDC_DRAW = GroupedDraw.build(
+    [t for t, tier in enumerate(NDC_TIERS) for _ in tier[4]], np.ones(len(_NDC)), len(NDC_TIERS)
+)
 _MEDIAN = np.array([tier[1] for tier in NDC_TIERS])
 _SIGMA = np.array([tier[2] for tier in NDC_TIERS])
 _COPAY = np.array([tier[3] for tier in NDC_TIERS])
-RX_SCHEMA = pa.schema([
-    ("claim_id", pa.string()), ("claim_line_number", pa.int64()), ("member_id", pa.string()),
-    ("dispensing_date", pa.date32()), ("paid_date", pa.date32()), ("paid_amount", pa.decimal128(12, 2)),
-    ("allowed_amount", pa.decimal128(12, 2)), ("prescribing_provider_npi", pa.string()),
-    ("ndc_code", pa.string()),
-])
+RX_SCHEMA = pa.schema(
+    [
+        ("claim_id", pa.string()),
+        ("claim_line_number", pa.int64()),
+        ("member_id", pa.string()),
+        ("dispensing_date", pa.date32()),
+        ("paid_date", pa.date32()),
+        ("paid_amount", pa.decimal128(12, 2)),
+        ("allowed_amount", pa.decimal128(12, 2)),
+        ("prescribing_provider_npi", pa.string()),
+        ("ndc_code", pa.string()),
+    ]
+)
 
 
 @dataclass(frozen=True)
 class Fills:
     """A block's pharmacy rows with, per row, its group and member index; ordered like
-    :class:`~settle.engine.synth_claims.ClaimLines` (the first ``n_main`` rows are the member's
+    :class:`~settle.engine.synth.claims.ClaimLines` (the first ``n_main`` rows are the member's
     first employer's)."""
 
     table: pa.Table
@@ -56,10 +64,11 @@ class Fills:
     cost: I64  # allowed cents netted, per (group, dispensing year): shape (groups, 2)
 
 
-def pharmacy_fills(world: World, m: Members, rng: np.random.Generator, *,
-                   paid_buckets: tuple[int, int] | None = None) -> Fills:
+def pharmacy_fills(
+    world: World, m: Members, rng: np.random.Generator, *, paid_buckets: tuple[int, int] | None = None
+) -> Fills:
     """All fills of the block's members in the lookback and performance years (``paid_buckets``:
-    see :func:`~settle.engine.synth_claims.medical_lines`)."""
+    see :func:`~settle.engine.synth.claims.medical_lines`)."""
     days_in_year = (world.years[:, 1] - world.years[:, 0] + 1).astype(np.float64)
     lam = 8.5 * (m.days1 + m.days2) / days_in_year * _AGE[m.age_class][:, None] * np.exp(0.7 * m.h - 0.245)
     counts = np.minimum(rng.poisson(lam), 400)
@@ -97,19 +106,29 @@ def pharmacy_fills(world: World, m: Members, rng: np.random.Generator, *,
     order = np.lexsort((row_paid, number, first_key))
     rows, sign, row_paid = rows[order], sign[order], row_paid[order]
     number, moved = number[order], moved[order]
-    table = pa.table({
-        "claim_id": padded_ids("R", number, CLAIM_ID_WIDTH),
-        "claim_line_number": pa.array(np.ones(len(rows), dtype=np.int64)),
-        "member_id": m.ids.take(pa.array(member[rows])),
-        "dispensing_date": date_array(day[rows]),
-        "paid_date": date_array(row_paid),
-        "paid_amount": money_array(sign * paid_cents[rows]),
-        "allowed_amount": money_array(sign * allowed[rows]),
-        "prescribing_provider_npi": world.prov_npi.take(pa.array(prescriber[rows])),
-        "ndc_code": _NDC.take(pa.array(ndc[rows])),
-    }, schema=RX_SCHEMA)
+    table = pa.table(
+        {
+            "claim_id": padded_ids("R", number, CLAIM_ID_WIDTH),
+            "claim_line_number": pa.array(np.ones(len(rows), dtype=np.int64)),
+            "member_id": m.ids.take(pa.array(member[rows])),
+            "dispensing_date": date_array(day[rows]),
+            "paid_date": date_array(row_paid),
+            "paid_amount": money_array(sign * paid_cents[rows]),
+            "allowed_amount": money_array(sign * allowed[rows]),
+            "prescribing_provider_npi": world.prov_npi.take(pa.array(prescriber[rows])),
+            "ndc_code": _NDC.take(pa.array(ndc[rows])),
+        },
+        schema=RX_SCHEMA,
+    )
     g = group[rows]
-    cost = np.bincount(g * 2 + year[rows], weights=(sign * allowed[rows]).astype(np.float64),
-                       minlength=2 * world.n_groups)
-    return Fills(table=table, n_main=int((~moved).sum()), group=g, gidx=m.gidx[member[rows]],
-                 paid_day=row_paid, cost=np.rint(cost).astype(np.int64).reshape(world.n_groups, 2))
+    cost = np.bincount(
+        g * 2 + year[rows], weights=(sign * allowed[rows]).astype(np.float64), minlength=2 * world.n_groups
+    )
+    return Fills(
+        table=table,
+        n_main=int((~moved).sum()),
+        group=g,
+        gidx=m.gidx[member[rows]],
+        paid_day=row_paid,
+        cost=np.rint(cost).astype(np.int64).reshape(world.n_groups, 2),
+    )

@@ -31,10 +31,10 @@ from typing import Literal
 import numpy as np
 import pyarrow as pa
 
-from settle.engine.synth_arrow import I64
-from settle.engine.synth_badrows import inject_bad_rows
-from settle.engine.synth_claims import MEDICAL_SCHEMA, medical_lines
-from settle.engine.synth_io import (
+from settle.engine.synth.arrow import I64
+from settle.engine.synth.badrows import inject_bad_rows
+from settle.engine.synth.claims import MEDICAL_SCHEMA, medical_lines
+from settle.engine.synth.io import (
     ONE_FILE,
     UNIT_COLUMN,
     Spill,
@@ -46,7 +46,7 @@ from settle.engine.synth_io import (
     write_sorted,
     write_units,
 )
-from settle.engine.synth_members import (
+from settle.engine.synth.members import (
     ALIGNMENT_SCHEMA,
     ELIGIBILITY_SCHEMA,
     RISK_SCHEMA,
@@ -55,8 +55,8 @@ from settle.engine.synth_members import (
     eligibility_table,
     risk_table,
 )
-from settle.engine.synth_rx import RX_SCHEMA, pharmacy_fills
-from settle.engine.synth_world import World
+from settle.engine.synth.rx import RX_SCHEMA, pharmacy_fills
+from settle.engine.synth.world import World
 
 __all__ = ["BookWriter", "Layout"]
 
@@ -66,9 +66,14 @@ BUCKET_ROWS = 4_000_000
 GROUP_FILE_ROWS = 5_000_000
 CLAIM_TABLES = ("medical_claim", "pharmacy_claim")
 _SCHEMAS = {"eligibility": ELIGIBILITY_SCHEMA, "medical_claim": MEDICAL_SCHEMA, "pharmacy_claim": RX_SCHEMA}
-_SORT = {"medical_claim": [("paid_date", "ascending"), ("claim_id", "ascending"),
-                           ("claim_line_number", "ascending")],
-         "pharmacy_claim": [("paid_date", "ascending"), ("claim_id", "ascending")]}
+_SORT = {
+    "medical_claim": [
+        ("paid_date", "ascending"),
+        ("claim_id", "ascending"),
+        ("claim_line_number", "ascending"),
+    ],
+    "pharmacy_claim": [("paid_date", "ascending"), ("claim_id", "ascending")],
+}
 
 
 class BookWriter:
@@ -77,11 +82,16 @@ class BookWriter:
     def __init__(self, world: World, out: Path, layout: Layout, *, feed_file_rows: int) -> None:
         self.world, self.out, self.layout = world, out, layout
         sizes = np.diff(world.group_first).astype(np.float64)
-        self.plan = plan_units(sizes * LINES_PER_MEMBER, world.group_first, file_rows=GROUP_FILE_ROWS,
-                               bucket_rows=BUCKET_ROWS)
+        self.plan = plan_units(
+            sizes * LINES_PER_MEMBER, world.group_first, file_rows=GROUP_FILE_ROWS, bucket_rows=BUCKET_ROWS
+        )
         # Rows of members who moved: about 2% of rows, by the destination group's weight.
-        self.moved_plan = plan_units(world.group_weight * world.members * LINES_PER_MEMBER * 0.02,
-                                     world.group_first, file_rows=ONE_FILE, bucket_rows=BUCKET_ROWS)
+        self.moved_plan = plan_units(
+            world.group_weight * world.members * LINES_PER_MEMBER * 0.02,
+            world.group_first,
+            file_rows=ONE_FILE,
+            bucket_rows=BUCKET_ROWS,
+        )
         self.first_day = int(world.years[0, 0])
         n_days = world.extract_day - self.first_day + 1
         self.days_per_bucket = max(1, int(BUCKET_ROWS * n_days / (LINES_PER_MEMBER * world.members)))
@@ -91,22 +101,32 @@ class BookWriter:
         spilled = ("eligibility", *CLAIM_TABLES) if layout == "by_group" else CLAIM_TABLES
         self.spills = {t: Spill(self.spill_dir, t) for t in spilled}
         self.staged: dict[str, list[tuple[pa.Table, I64]]] = {t: [] for t in self.spills}
-        self.streams = {"risk_scores": StreamWriter(numbered_parts(out / "risk_scores"), RISK_SCHEMA),
-                        "voluntary_alignment": StreamWriter(numbered_parts(out / "voluntary_alignment"),
-                                                            ALIGNMENT_SCHEMA)}
+        self.streams = {
+            "risk_scores": StreamWriter(numbered_parts(out / "risk_scores"), RISK_SCHEMA),
+            "voluntary_alignment": StreamWriter(
+                numbered_parts(out / "voluntary_alignment"), ALIGNMENT_SCHEMA
+            ),
+        }
         self.units: dict[str, UnitStreams] = {}
         if layout == "feed":
             elig_parts = numbered_parts(out / "eligibility")
             self.streams["eligibility"] = StreamWriter(elig_parts, ELIGIBILITY_SCHEMA)
         else:
-            self.units = {t: UnitStreams(_SCHEMAS[t], _UnitPath(world, self.plan, out / t, "part"))
-                          for t in _SCHEMAS}
+            self.units = {
+                t: UnitStreams(_SCHEMAS[t], _UnitPath(world, self.plan, out / t, "part")) for t in _SCHEMAS
+            }
         self.cost = np.zeros((world.n_groups, 2, 2), dtype=np.int64)  # group, year, (medical, pharmacy)
         self._month_diff = np.zeros((world.n_groups, 25), dtype=np.int64)
         self.reversals = self.replacements = 0
 
-    def add_block(self, m: Members, rng: np.random.Generator, *, bad_rows: int = 0,
-                  bad_rng: np.random.Generator | None = None) -> tuple[tuple[str, str], ...]:
+    def add_block(
+        self,
+        m: Members,
+        rng: np.random.Generator,
+        *,
+        bad_rows: int = 0,
+        bad_rng: np.random.Generator | None = None,
+    ) -> tuple[tuple[str, str], ...]:
         """Generate and write (or stage) one block's rows; returns the injected bad rows, if any."""
         w = self.world
         elig, elig_group, elig_member = eligibility_table(w, m)
@@ -135,8 +155,9 @@ class BookWriter:
         elig_moved = elig_group != m.g1[elig_member]
         main = np.flatnonzero(~elig_moved)
         moved = np.flatnonzero(elig_moved)
-        self.units["eligibility"].write(elig.take(pa.array(main)),
-                                        self.plan.units(elig_group[main], m.gidx[elig_member[main]]))
+        self.units["eligibility"].write(
+            elig.take(pa.array(main)), self.plan.units(elig_group[main], m.gidx[elig_member[main]])
+        )
         self._stage_moved("eligibility", elig.take(pa.array(moved)), elig_group[moved])
         for name, part in (("medical_claim", med), ("pharmacy_claim", rx)):
             k = part.n_main
@@ -161,8 +182,10 @@ class BookWriter:
         w = self.world
         offset = w.month0 - (w.year - 1) * 12
         lo, hi = int(w.years[0, 0]), int(w.years[1, 1])
-        for start, end, group, present in ((m.s1, m.e1, m.g1, np.ones(m.n, dtype=bool)),
-                                           (m.s2, m.e2, m.g2, m.has2)):
+        for start, end, group, present in (
+            (m.s1, m.e1, m.g1, np.ones(m.n, dtype=bool)),
+            (m.s2, m.e2, m.g2, m.has2),
+        ):
             live = present & (end >= lo) & (start <= hi)
             first = np.searchsorted(w.months, np.maximum(start, lo), side="right") - 1 + offset
             last = np.searchsorted(w.months, np.minimum(end, hi), side="right") - 1 + offset

@@ -123,8 +123,9 @@ class GroupedDraw:
     counts: I64
 
     @classmethod
-    def build(cls, groups: npt.ArrayLike, weights: npt.ArrayLike, n_groups: int,
-              items: npt.ArrayLike | None = None) -> GroupedDraw:
+    def build(
+        cls, groups: npt.ArrayLike, weights: npt.ArrayLike, n_groups: int, items: npt.ArrayLike | None = None
+    ) -> GroupedDraw:
         g = np.asarray(groups, dtype=np.int64)
         w = np.asarray(weights, dtype=np.float64)
         ids = np.arange(len(g), dtype=np.int64) if items is None else np.asarray(items, dtype=np.int64)

@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from settle.engine.synth_arrow import F64, I64
+from settle.engine.synth.arrow import F64, I64
 
 __all__ = [
     "ROW_GROUP_ROWS",
@@ -88,8 +88,14 @@ def plan_units(expected_rows: F64, group_first: I64, *, file_rows: int, bucket_r
     per_unit = (expected_rows / parts)[group_of_unit]
     before = np.r_[0.0, np.cumsum(per_unit)[:-1]]
     _, bucket = np.unique(np.floor(before / bucket_rows).astype(np.int64), return_inverse=True)
-    return UnitPlan(parts=parts, base=base, first=group_first, group_of_unit=group_of_unit,
-                    part_of_unit=part_of_unit, bucket_of_unit=bucket.astype(np.int64))
+    return UnitPlan(
+        parts=parts,
+        base=base,
+        first=group_first,
+        group_of_unit=group_of_unit,
+        part_of_unit=part_of_unit,
+        bucket_of_unit=bucket.astype(np.int64),
+    )
 
 
 class StreamWriter:
@@ -97,8 +103,9 @@ class StreamWriter:
     ``file_rows`` rows, in row groups of exactly ``min(ROW_GROUP_ROWS, file_rows)`` rows (the last
     one shorter)."""
 
-    def __init__(self, path_of: Callable[[int], Path], schema: pa.Schema, *,
-                 file_rows: int = ONE_FILE) -> None:
+    def __init__(
+        self, path_of: Callable[[int], Path], schema: pa.Schema, *, file_rows: int = ONE_FILE
+    ) -> None:
         self._path_of = path_of
         self._schema = schema
         self._group_rows = max(1, min(ROW_GROUP_ROWS, file_rows))
@@ -241,8 +248,11 @@ class Spill:
 
     def read(self, bucket: int) -> pa.Table | None:
         """The rows of ``bucket`` from every chunk, in chunk order (None when there are none)."""
-        parts = [pq.ParquetFile(path).read_row_group(groups[bucket])
-                 for path, groups in self._files if bucket in groups]
+        parts = [
+            pq.ParquetFile(path).read_row_group(groups[bucket])
+            for path, groups in self._files
+            if bucket in groups
+        ]
         return pa.concat_tables(parts).combine_chunks() if parts else None
 
     def remove(self) -> None:
@@ -251,8 +261,9 @@ class Spill:
         self._files = []
 
 
-def write_units(spill: Spill, n_buckets: int, path_of_unit: Callable[[int], Path], schema: pa.Schema
-                ) -> list[Path]:
+def write_units(
+    spill: Spill, n_buckets: int, path_of_unit: Callable[[int], Path], schema: pa.Schema
+) -> list[Path]:
     """Write each bucket's rows split by the ``_unit`` column, one file per unit (stable order)."""
     paths: list[Path] = []
     for b in range(n_buckets):
@@ -267,8 +278,9 @@ def write_units(spill: Spill, n_buckets: int, path_of_unit: Callable[[int], Path
     return paths
 
 
-def write_sorted(spill: Spill, n_buckets: int, keys: list[tuple[str, str]],
-                 writer: StreamWriter) -> list[Path]:
+def write_sorted(
+    spill: Spill, n_buckets: int, keys: list[tuple[str, str]], writer: StreamWriter
+) -> list[Path]:
     """Stream every bucket, sorted by ``keys``, through ``writer``."""
     for b in range(n_buckets):
         table = spill.read(b)

@@ -29,8 +29,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from settle.engine.synth_arrow import day_number
-from settle.engine.synth_claims import ClaimLines
+from settle.engine.synth.arrow import day_number
+from settle.engine.synth.claims import ClaimLines
 
 __all__ = ["BAD_ROW_KINDS", "BAD_ROW_REASONS", "inject_bad_rows"]
 
@@ -76,8 +76,9 @@ def _bad_row(row: pa.Table, kind: str, claim_id: str, index: int) -> pa.Table:
     return row
 
 
-def inject_bad_rows(lines: ClaimLines, count: int,
-                    rng: np.random.Generator) -> tuple[ClaimLines, tuple[tuple[str, str], ...]]:
+def inject_bad_rows(
+    lines: ClaimLines, count: int, rng: np.random.Generator
+) -> tuple[ClaimLines, tuple[tuple[str, str], ...]]:
     """``lines`` with ``count`` bad rows appended, and (kind, claim id) of each bad row."""
     allowed = lines.table.column("allowed_amount").combine_chunks().cast(pa.float64()).to_numpy()
     candidates = np.flatnonzero(allowed[: lines.n_main] > 0)
@@ -97,5 +98,11 @@ def inject_bad_rows(lines: ClaimLines, count: int,
         return np.concatenate([values[:k], values[hosts], values[k:]])
 
     table = pa.concat_tables([lines.table.slice(0, k), *rows, lines.table.slice(k)]).combine_chunks()
-    return replace(lines, table=table, n_main=k + count, group=insert(lines.group), gidx=insert(lines.gidx),
-                   paid_day=insert(lines.paid_day)), tuple(made)
+    return replace(
+        lines,
+        table=table,
+        n_main=k + count,
+        group=insert(lines.group),
+        gidx=insert(lines.gidx),
+        paid_day=insert(lines.paid_day),
+    ), tuple(made)

@@ -15,7 +15,7 @@ by the share of the year the member is enrolled:
   specialist visit stays inside the member's entity half of the time; facility claims likewise.
 * **Lines per claim**: primary care 1 + Poisson(0.8), specialists 1 + Poisson(0.6), ancillary
   1 + Poisson(0.25), outpatient facility 2 + Poisson(1.6), inpatient 3 + Poisson(3) (capped).
-  The first line of a visit is its E&M code; see :mod:`settle.engine.synth_codes`.
+  The first line of a visit is its E&M code; see :mod:`settle.engine.synth.codes`.
 * **Allowed amounts**: fee x 1.2 x lognormal(0, 0.22) x group fee factor x entity efficiency factor x
   medical trend (4.5% from the lookback to the performance year) x ``exp(0.15 h)`` on facility
   claims.  An inpatient stay's total is lognormal (median $15,000, sigma 0.7); a catastrophic
@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from settle.engine.synth_arrow import (
+from settle.engine.synth.arrow import (
     F64,
     I64,
     GroupedDraw,
@@ -50,7 +50,7 @@ from settle.engine.synth_arrow import (
     padded_ids,
     take_strings,
 )
-from settle.engine.synth_codes import (
+from settle.engine.synth.codes import (
     ANCILLARY_POS,
     CODE_FEES,
     CODE_GROUPS,
@@ -66,8 +66,8 @@ from settle.engine.synth_codes import (
     PC_SPECIALTIES,
     SPECIALIST_SPECIALTIES,
 )
-from settle.engine.synth_members import Members
-from settle.engine.synth_world import World
+from settle.engine.synth.members import Members
+from settle.engine.synth.world import World
 
 __all__ = ["CLAIM_ID_WIDTH", "MEDICAL_SCHEMA", "TREND", "ClaimLines", "medical_lines", "service_days"]
 
@@ -90,13 +90,25 @@ _EMPTY_CODE = np.array([c == "" for c in CODE_LIST])
 _POS = pa.array(["11", "02", "10", *ANCILLARY_POS])
 _TYPES = pa.array(["professional", "institutional"])
 _MONEY = pa.decimal128(12, 2)
-MEDICAL_SCHEMA = pa.schema([
-    ("claim_id", pa.string()), ("claim_line_number", pa.int64()), ("claim_type", pa.string()),
-    ("member_id", pa.string()), ("claim_start_date", pa.date32()), ("claim_end_date", pa.date32()),
-    ("paid_date", pa.date32()), ("paid_amount", _MONEY), ("allowed_amount", _MONEY),
-    ("rendering_npi", pa.string()), ("rendering_tin", pa.string()), ("billing_tin", pa.string()),
-    ("hcpcs_code", pa.string()), ("place_of_service_code", pa.string()), ("data_source", pa.string()),
-])
+MEDICAL_SCHEMA = pa.schema(
+    [
+        ("claim_id", pa.string()),
+        ("claim_line_number", pa.int64()),
+        ("claim_type", pa.string()),
+        ("member_id", pa.string()),
+        ("claim_start_date", pa.date32()),
+        ("claim_end_date", pa.date32()),
+        ("paid_date", pa.date32()),
+        ("paid_amount", _MONEY),
+        ("allowed_amount", _MONEY),
+        ("rendering_npi", pa.string()),
+        ("rendering_tin", pa.string()),
+        ("billing_tin", pa.string()),
+        ("hcpcs_code", pa.string()),
+        ("place_of_service_code", pa.string()),
+        ("data_source", pa.string()),
+    ]
+)
 
 
 @dataclass(frozen=True)
@@ -162,8 +174,9 @@ def _providers(world: World, m: Members, member: I64, year: I64, kind: I64, rng:
     return np.select([kind == PCP_VISIT, kind == SPEC_VISIT, kind == ANCILLARY], [pcp, spec, anc], fac)
 
 
-def medical_lines(world: World, m: Members, rng: np.random.Generator, *,
-                  paid_buckets: tuple[int, int] | None = None) -> ClaimLines:
+def medical_lines(
+    world: World, m: Members, rng: np.random.Generator, *, paid_buckets: tuple[int, int] | None = None
+) -> ClaimLines:
     """All medical claim lines of the block's members, for the lookback and performance years.
 
     With ``paid_buckets = (first day, days per bucket)`` the rows are ordered by paid-date bucket
@@ -183,13 +196,18 @@ def medical_lines(world: World, m: Members, rng: np.random.Generator, *,
     entity_factor = np.where(entity >= 0, world.entity_factor[np.maximum(entity, 0), year], 1.0)
     severity = np.where(institutional, np.exp(0.15 * m.h[member, year]), 1.0)
     factor = world.group_fee[group] * entity_factor * TREND[year] * severity
-    stay_total = np.where(kind == CATASTROPHIC,
-                          np.minimum(2.5e6, 60000.0 * (1.0 - rng.random(n_claims)) ** (-1 / 1.7)),
-                          rng.lognormal(np.log(15000.0), 0.7, n_claims))
+    stay_total = np.where(
+        kind == CATASTROPHIC,
+        np.minimum(2.5e6, 60000.0 * (1.0 - rng.random(n_claims)) ** (-1 / 1.7)),
+        rng.lognormal(np.log(15000.0), 0.7, n_claims),
+    )
     lag = np.where(institutional, 10 + rng.gamma(2.0, 16.0, n_claims), 5 + rng.gamma(2.0, 9.0, n_claims))
     paid = end + np.rint(lag).astype(np.int64)
-    share = np.where(institutional, rng.choice([1000, 900, 800], n_claims, p=[0.3, 0.2, 0.5]),
-                     rng.choice([1000, 900, 800, 0], n_claims, p=[0.45, 0.1, 0.35, 0.1]))
+    share = np.where(
+        institutional,
+        rng.choice([1000, 900, 800], n_claims, p=[0.3, 0.2, 0.5]),
+        rng.choice([1000, 900, 800, 0], n_claims, p=[0.45, 0.1, 0.35, 0.1]),
+    )
     u_pos = rng.random(n_claims)
     office = np.where(u_pos < 0.88, 0, np.where(u_pos < 0.94, 1, 2))
     anc_index = np.maximum(world.prov_specialty[provider] - _ANC_BASE, 0)
@@ -211,8 +229,12 @@ def medical_lines(world: World, m: Members, rng: np.random.Generator, *,
     head = line_no == 1
     code_group = np.select(
         [lk == PCP_VISIT, lk == SPEC_VISIT, lk == ANCILLARY, lk == OUTPATIENT],
-        [np.where(head, m.age_band[member[claim]], G_PCP_ANC), np.where(head, G_SPEC_EM, G_SPEC_PROC),
-         G_ANC + anc_index[claim], np.where(head, G_OP_HEAD, G_OP_ANC)],
+        [
+            np.where(head, m.age_band[member[claim]], G_PCP_ANC),
+            np.where(head, G_SPEC_EM, G_SPEC_PROC),
+            G_ANC + anc_index[claim],
+            np.where(head, G_OP_HEAD, G_OP_ANC),
+        ],
         G_IP,
     )
     code = _CODE_DRAW.draw(code_group, rng.random(len(claim)))
@@ -225,14 +247,52 @@ def medical_lines(world: World, m: Members, rng: np.random.Generator, *,
     paid_cents = np.where(copay >= 0, np.maximum(0, allowed - copay), allowed * share[claim] // 1000)
     keep = paid[claim] <= world.extract_day
     lines = np.flatnonzero(keep)
-    return _assemble(world, m, rng, member, claim_number, institutional, day, end, paid, provider, pos, group,
-                     year, lines, claim, line_no, code, allowed, paid_cents, paid_buckets)
+    return _assemble(
+        world,
+        m,
+        rng,
+        member,
+        claim_number,
+        institutional,
+        day,
+        end,
+        paid,
+        provider,
+        pos,
+        group,
+        year,
+        lines,
+        claim,
+        line_no,
+        code,
+        allowed,
+        paid_cents,
+        paid_buckets,
+    )
 
 
-def _assemble(world: World, m: Members, rng: np.random.Generator, member: I64, claim_number: I64,
-              institutional: np.ndarray, day: I64, end: I64, paid: I64, provider: I64, pos: I64, group: I64,
-              year: I64, lines: I64, claim: I64, line_no: I64, code: I64, allowed: I64,
-              paid_cents: I64, paid_buckets: tuple[int, int] | None) -> ClaimLines:
+def _assemble(
+    world: World,
+    m: Members,
+    rng: np.random.Generator,
+    member: I64,
+    claim_number: I64,
+    institutional: np.ndarray,
+    day: I64,
+    end: I64,
+    paid: I64,
+    provider: I64,
+    pos: I64,
+    group: I64,
+    year: I64,
+    lines: I64,
+    claim: I64,
+    line_no: I64,
+    code: I64,
+    allowed: I64,
+    paid_cents: I64,
+    paid_buckets: tuple[int, int] | None,
+) -> ClaimLines:
     """Add reversals and replacements, order the rows and build the Arrow table."""
     c = claim[lines]
     n = len(lines)
@@ -259,25 +319,35 @@ def _assemble(world: World, m: Members, rng: np.random.Generator, member: I64, c
     prov = provider[rc]
     pos_null = institutional[rc]
     tins = world.prov_tin.take(pa.array(prov))
-    table = pa.table({
-        "claim_id": padded_ids("C", claim_number[rc], CLAIM_ID_WIDTH),
-        "claim_line_number": pa.array(line_no[row_line]),
-        "claim_type": _TYPES.take(pa.array(institutional[rc].astype(np.int64))),
-        "member_id": m.ids.take(pa.array(member[rc])),
-        "claim_start_date": date_array(day[rc]),
-        "claim_end_date": date_array(end[rc]),
-        "paid_date": date_array(row_paid),
-        "paid_amount": money_array(row_paid_cents),
-        "allowed_amount": money_array(row_allowed),
-        "rendering_npi": world.prov_npi.take(pa.array(prov)),
-        "rendering_tin": tins,
-        "billing_tin": tins,
-        "hcpcs_code": take_strings(_CODES, code[row_line], null=_EMPTY_CODE[code[row_line]]),
-        "place_of_service_code": take_strings(_POS, pos[rc], null=pos_null),
-        "data_source": constant("synthetic", len(rc)),
-    }, schema=MEDICAL_SCHEMA)
+    table = pa.table(
+        {
+            "claim_id": padded_ids("C", claim_number[rc], CLAIM_ID_WIDTH),
+            "claim_line_number": pa.array(line_no[row_line]),
+            "claim_type": _TYPES.take(pa.array(institutional[rc].astype(np.int64))),
+            "member_id": m.ids.take(pa.array(member[rc])),
+            "claim_start_date": date_array(day[rc]),
+            "claim_end_date": date_array(end[rc]),
+            "paid_date": date_array(row_paid),
+            "paid_amount": money_array(row_paid_cents),
+            "allowed_amount": money_array(row_allowed),
+            "rendering_npi": world.prov_npi.take(pa.array(prov)),
+            "rendering_tin": tins,
+            "billing_tin": tins,
+            "hcpcs_code": take_strings(_CODES, code[row_line], null=_EMPTY_CODE[code[row_line]]),
+            "place_of_service_code": take_strings(_POS, pos[rc], null=pos_null),
+            "data_source": constant("synthetic", len(rc)),
+        },
+        schema=MEDICAL_SCHEMA,
+    )
     g = group[rc]
     cost = np.bincount(g * 2 + year[rc], weights=row_allowed.astype(np.float64), minlength=2 * world.n_groups)
-    return ClaimLines(table=table, n_main=int((~moved).sum()), group=g, gidx=m.gidx[member[rc]],
-                      paid_day=row_paid, cost=np.rint(cost).astype(np.int64).reshape(world.n_groups, 2),
-                      reversals=len(rev), replacements=len(rep))
+    return ClaimLines(
+        table=table,
+        n_main=int((~moved).sum()),
+        group=g,
+        gidx=m.gidx[member[rc]],
+        paid_day=row_paid,
+        cost=np.rint(cost).astype(np.int64).reshape(world.n_groups, 2),
+        reversals=len(rev),
+        replacements=len(rep),
+    )

@@ -17,7 +17,7 @@ kind) and a ready ``job.yaml``::
 The book covers the performance year, the year before it (the *lookback* year, for
 prospective attribution and computed baselines) and a run-out: claims paid up to three
 months after the performance year.  Distributions: ``docs/synthetic.md`` and the docstrings of
-the ``synth_*`` modules (world, members, claims, rx, codes, badrows, docs, book, io).
+the modules of this package (world, members, claims, rx, codes, badrows, docs, book, io).
 
 **Determinism.** Members are generated in fixed blocks of :data:`BLOCK_MEMBERS`, each from its
 own random stream (``SeedSequence(seed, spawn_key=(1, block))``); the world has its own
@@ -44,11 +44,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from settle.engine.errors import SynthOptionError
-from settle.engine.synth_arrow import I64, date_array, money_array
-from settle.engine.synth_book import BookWriter, Layout
-from settle.engine.synth_docs import BookFigures, contracts_document, job_document, write_yaml
-from settle.engine.synth_members import make_members
-from settle.engine.synth_world import World, build_world
+from settle.engine.synth.arrow import I64, date_array, money_array
+from settle.engine.synth.book import BookWriter, Layout
+from settle.engine.synth.docs import BookFigures, contracts_document, job_document, write_yaml
+from settle.engine.synth.members import make_members
+from settle.engine.synth.world import World, build_world
 
 __all__ = ["BLOCK_MEMBERS", "Layout", "SynthSummary", "generate"]
 
@@ -96,15 +96,16 @@ def generate(
     ``groups`` and ``entities`` default to ``clip(members / 1500, 5, 3000)`` and
     ``clip(members / 8000, 3, 300)``.  ``chunk_members`` bounds memory (rounded up to whole
     blocks of :data:`BLOCK_MEMBERS`) and does not change the output.  ``bad_rows`` injects that
-    many known bad medical claim rows (see :mod:`settle.engine.synth_badrows`).
+    many known bad medical claim rows (see :mod:`settle.engine.synth.badrows`).
     """
     out = Path(out_dir)
     _check(members, seed, layout, performance_year, chunk_members, bad_rows, groups, entities, out)
     n_groups = groups if groups is not None else int(np.clip(members // 1500, 5, 3000))
     n_entities = entities if entities is not None else int(np.clip(members // 8000, 3, 300))
     out.mkdir(parents=True, exist_ok=True)
-    world = build_world(_rng(seed, 0), members=members, year=performance_year, groups=n_groups,
-                        entities=n_entities)
+    world = build_world(
+        _rng(seed, 0), members=members, year=performance_year, groups=n_groups, entities=n_entities
+    )
     book = BookWriter(world, out, layout, feed_file_rows=feed_file_rows)
     blocks_per_chunk = max(1, math.ceil(chunk_members / BLOCK_MEMBERS))
     made: tuple[tuple[str, str], ...] = ()
@@ -133,19 +134,37 @@ def generate(
     write_yaml(job_path, job_document(performance_year), header)
     mm = book.member_months
     return SynthSummary(
-        out_dir=out, job_path=job_path, contracts_path=contracts_path, layout=layout, members=members,
-        seed=seed, performance_year=performance_year, groups=n_groups, entities=n_entities,
-        clinicians=len(world.prov_kind), rows={k: rows[k] for k in sorted(rows)},
+        out_dir=out,
+        job_path=job_path,
+        contracts_path=contracts_path,
+        layout=layout,
+        members=members,
+        seed=seed,
+        performance_year=performance_year,
+        groups=n_groups,
+        entities=n_entities,
+        clinicians=len(world.prov_kind),
+        rows={k: rows[k] for k in sorted(rows)},
         files={k: files[k] for k in sorted(files)},
-        reversal_lines=book.reversals, replacement_lines=book.replacements,
+        reversal_lines=book.reversals,
+        replacement_lines=book.replacements,
         lookback_pmpm=_pmpm(int(book.cost[:, 0, 0].sum()), int(mm[:, :12].sum())),
         performance_pmpm=_pmpm(int(book.cost[:, 1, 0].sum()), int(mm[:, 12:].sum())),
         bad_rows=made,
     )
 
 
-def _check(members: int, seed: int, layout: str, performance_year: int, chunk_members: int, bad_rows: int,
-           groups: int | None, entities: int | None, out: Path) -> None:
+def _check(
+    members: int,
+    seed: int,
+    layout: str,
+    performance_year: int,
+    chunk_members: int,
+    bad_rows: int,
+    groups: int | None,
+    entities: int | None,
+    out: Path,
+) -> None:
     problems = [
         ("members", members < 100, "must be at least 100"),
         ("seed", seed < 0, "must not be negative"),
@@ -160,8 +179,10 @@ def _check(members: int, seed: int, layout: str, performance_year: int, chunk_me
         if bad:
             raise SynthOptionError(f"synthetic claim set: option {option} {rule}.", option=option)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise SynthOptionError(f"synthetic claim set: the output folder {out} is not empty; "
-                               "choose a new or empty folder.", option="out")
+        raise SynthOptionError(
+            f"synthetic claim set: the output folder {out} is not empty; choose a new or empty folder.",
+            option="out",
+        )
 
 
 def _rng(seed: int, *key: int) -> np.random.Generator:
@@ -188,11 +209,13 @@ def _premiums(world: World, book: BookWriter, rng: np.random.Generator) -> tuple
     group, month = np.nonzero(mm_py > 0)
     month_days = world.month_day(np.asarray(world.year * 12 + month, dtype=np.int64))
     cents: I64 = mm_py[group, month] * pmpm_cents[group]
-    table = pa.table({
-        "group_id": world.group_ids.take(pa.array(group)),
-        "month": date_array(month_days),
-        "premium_amount": money_array(cents, precision=16),
-    })
+    table = pa.table(
+        {
+            "group_id": world.group_ids.take(pa.array(group)),
+            "month": date_array(month_days),
+            "premium_amount": money_array(cents, precision=16),
+        }
+    )
     total_mm = int(mm_py.sum())
     average = Decimal(int(cents.sum())) / 100 / max(1, total_mm)
     largest = np.argsort(-mm_py.sum(axis=1), kind="stable")

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from settle.engine.synth_arrow import (
+from settle.engine.synth.arrow import (
     F64,
     I64,
     GroupedDraw,
@@ -49,7 +49,7 @@ from settle.engine.synth_arrow import (
     padded_ids,
     take_strings,
 )
-from settle.engine.synth_codes import (
+from settle.engine.synth.codes import (
     ANCILLARY_SPECIALTIES,
     PC_POOLS,
     PC_SPECIALTIES,
@@ -65,10 +65,40 @@ SPECIALTY_CODES: tuple[str, ...] = tuple(
 )
 _N_PC, _N_SP = len(PC_SPECIALTIES), len(SPECIALIST_SPECIALTIES)
 
-_WORDS_A = ("Acme", "Summit", "Harbor", "Prairie", "Granite", "Cedar", "Lakeside", "Pioneer", "Beacon",
-            "Riverside", "Northstar", "Keystone", "Evergreen", "Redwood", "Silverline", "Bluewater")
-_WORDS_B = ("Manufacturing", "Logistics", "Foods", "Energy", "Software", "Retail", "Schools",
-            "Construction", "Hospitality", "Financial", "Telecom", "Health System", "County", "Labs")
+_WORDS_A = (
+    "Acme",
+    "Summit",
+    "Harbor",
+    "Prairie",
+    "Granite",
+    "Cedar",
+    "Lakeside",
+    "Pioneer",
+    "Beacon",
+    "Riverside",
+    "Northstar",
+    "Keystone",
+    "Evergreen",
+    "Redwood",
+    "Silverline",
+    "Bluewater",
+)
+_WORDS_B = (
+    "Manufacturing",
+    "Logistics",
+    "Foods",
+    "Energy",
+    "Software",
+    "Retail",
+    "Schools",
+    "Construction",
+    "Hospitality",
+    "Financial",
+    "Telecom",
+    "Health System",
+    "County",
+    "Labs",
+)
 _REGIONS = ("North", "South", "East", "West", "Central", "Valley", "Metro", "Coastal", "Lakes", "Plains")
 _ENTITY_KINDS = ("ACO", "Medical Group", "Health Partners", "Physicians Network", "Clinic System")
 
@@ -147,8 +177,13 @@ def _unique_numbers(rng: np.random.Generator, low: int, high: int, n: int) -> I6
 
 def build_world(rng: np.random.Generator, *, members: int, year: int, groups: int, entities: int) -> World:
     """Draw the world of a book of ``members`` members for performance year ``year``."""
-    years = np.array([[day_number(dt.date(year - 1, 1, 1)), day_number(dt.date(year - 1, 12, 31))],
-                      [day_number(dt.date(year, 1, 1)), day_number(dt.date(year, 12, 31))]], dtype=np.int64)
+    years = np.array(
+        [
+            [day_number(dt.date(year - 1, 1, 1)), day_number(dt.date(year - 1, 12, 31))],
+            [day_number(dt.date(year, 1, 1)), day_number(dt.date(year, 12, 31))],
+        ],
+        dtype=np.int64,
+    )
     extract = day_number(dt.date(year + 1, 3, 31))
     month0 = (year - 9) * 12
     months = np.array([month_start(year - 9, 1 + k) for k in range(12 * 12)], dtype=np.int64)
@@ -160,8 +195,13 @@ def build_world(rng: np.random.Generator, *, members: int, year: int, groups: in
     sizes[np.argsort(-(exact - sizes), kind="stable")[:short]] += 1
     group_fee = rng.lognormal(0.0, 0.08, groups)
     plans = pa.array(["PPO", "HMO", "HDHP"]).take(pa.array(_draw(rng, np.array([0.5, 0.3, 0.2]), groups)))
-    names = pa.array([f"{_WORDS_A[i % len(_WORDS_A)]} {_WORDS_B[(i // len(_WORDS_A)) % len(_WORDS_B)]}"
-                      f"{'' if i < len(_WORDS_A) * len(_WORDS_B) else f' {i}'}" for i in range(groups)])
+    names = pa.array(
+        [
+            f"{_WORDS_A[i % len(_WORDS_A)]} {_WORDS_B[(i // len(_WORDS_A)) % len(_WORDS_B)]}"
+            f"{'' if i < len(_WORDS_A) * len(_WORDS_B) else f' {i}'}"
+            for i in range(groups)
+        ]
+    )
     entity_weight = _zipf(entities, 1.0, rng)
     factor = np.empty((entities, 2))
     factor[:, 0] = rng.lognormal(0.0, 0.07, entities)
@@ -172,8 +212,12 @@ def build_world(rng: np.random.Generator, *, members: int, year: int, groups: in
     if (quality[:, 1] < 0.70).all():
         quality[int(np.argmax(quality[:, 1])), 1] = 0.8450
 
-    counts = {PCP: max(12, members // 450), SPEC: max(15, members // 700),
-              ANC: max(6, members // 5000), FAC: max(3, members // 30000)}
+    counts = {
+        PCP: max(12, members // 450),
+        SPEC: max(15, members // 700),
+        ANC: max(6, members // 5000),
+        FAC: max(3, members // 30000),
+    }
     kind = np.concatenate([np.full(n, k, dtype=np.int64) for k, n in counts.items()])
     n_prov = len(kind)
     p_in = np.array([0.70, 0.50, 0.15, 0.30])[kind]
@@ -186,12 +230,14 @@ def build_world(rng: np.random.Generator, *, members: int, year: int, groups: in
     entity[last[PCP]] = entity[last[SPEC]] = -1
     specialty = np.select(
         [kind == PCP, kind == SPEC, kind == ANC],
-        [_draw(rng, np.array([w for _, w in PC_SPECIALTIES]), n_prov),
-         _N_PC + _draw(rng, np.array([w for _, w in SPECIALIST_SPECIALTIES]), n_prov),
-         _N_PC + _N_SP + _draw(rng, np.array([w for _, w in ANCILLARY_SPECIALTIES]), n_prov)],
+        [
+            _draw(rng, np.array([w for _, w in PC_SPECIALTIES]), n_prov),
+            _N_PC + _draw(rng, np.array([w for _, w in SPECIALIST_SPECIALTIES]), n_prov),
+            _N_PC + _N_SP + _draw(rng, np.array([w for _, w in ANCILLARY_SPECIALTIES]), n_prov),
+        ],
         -1,
     ).astype(np.int64)
-    specialty[first[PCP]: first[PCP] + 3] = [SPECIALTY_CODES.index(c) for c in ("08", "37", "11")]
+    specialty[first[PCP] : first[PCP] + 3] = [SPECIALTY_CODES.index(c) for c in ("08", "37", "11")]
     weight = rng.lognormal(0.0, 0.5, n_prov)
 
     tin_index, n_tins = _assign_tins(rng, kind, entity, entities)
@@ -200,8 +246,12 @@ def build_world(rng: np.random.Generator, *, members: int, year: int, groups: in
     tin = padded_ids("", tin_numbers, 9).take(pa.array(tin_index))
 
     pcp = np.flatnonzero(kind == PCP)
-    pool_rows = [(pool, p) for pool, codes in enumerate(PC_POOLS) for p in pcp
-                 if SPECIALTY_CODES[specialty[p]] in codes]
+    pool_rows = [
+        (pool, p)
+        for pool, codes in enumerate(PC_POOLS)
+        for p in pcp
+        if SPECIALTY_CODES[specialty[p]] in codes
+    ]
     pool_g = np.array([r[0] for r in pool_rows], dtype=np.int64)
     pool_p = np.array([r[1] for r in pool_rows], dtype=np.int64)
 
@@ -216,19 +266,37 @@ def build_world(rng: np.random.Generator, *, members: int, year: int, groups: in
     entity_ids = padded_ids("E", np.arange(1, entities + 1), _width(entities, 3))
     roster = _roster(rng, year, months, month0, kind, entity, specialty, npi, tin, entity_ids)
     return World(
-        year=year, members=members, years=years, extract_day=extract, month0=month0, months=months,
+        year=year,
+        members=members,
+        years=years,
+        extract_day=extract,
+        month0=month0,
+        months=months,
         group_ids=padded_ids("G", np.arange(1, groups + 1), _width(groups, 4)),
-        group_names=names, group_plans=plans, group_weight=group_weight,
-        group_first=np.r_[0, np.cumsum(sizes)].astype(np.int64), group_fee=group_fee,
+        group_names=names,
+        group_plans=plans,
+        group_weight=group_weight,
+        group_first=np.r_[0, np.cumsum(sizes)].astype(np.int64),
+        group_fee=group_fee,
         group_draw=GroupedDraw.build(np.zeros(groups), group_weight, 1),
-        entity_ids=entity_ids, entity_factor=factor, quality=quality,
-        prov_kind=kind, prov_specialty=specialty, prov_entity=entity, prov_tin_index=tin_index,
-        prov_npi=npi, prov_tin=tin,
+        entity_ids=entity_ids,
+        entity_factor=factor,
+        quality=quality,
+        prov_kind=kind,
+        prov_specialty=specialty,
+        prov_entity=entity,
+        prov_tin_index=tin_index,
+        prov_npi=npi,
+        prov_tin=tin,
         pcp_by_pool=GroupedDraw.build(pool_g, weight[pool_p], len(PC_POOLS), items=pool_p),
         pcp_by_tin=GroupedDraw.build(tin_index[pcp], weight[pcp], n_tins, items=pcp),
-        spec_by_entity=by_entity(SPEC), spec_all=overall(SPEC), anc_all=overall(ANC),
-        fac_by_entity=by_entity(FAC), fac_all=overall(FAC),
-        roster=roster, quality_table=_quality_table(year, entity_ids, quality),
+        spec_by_entity=by_entity(SPEC),
+        spec_all=overall(SPEC),
+        anc_all=overall(ANC),
+        fac_by_entity=by_entity(FAC),
+        fac_all=overall(FAC),
+        roster=roster,
+        quality_table=_quality_table(year, entity_ids, quality),
     )
 
 
@@ -255,8 +323,18 @@ def _assign_tins(rng: np.random.Generator, kind: I64, entity: I64, entities: int
     return tin, int(base + len(facilities))
 
 
-def _roster(rng: np.random.Generator, year: int, months: I64, month0: int, kind: I64, entity: I64,
-            specialty: I64, npi: pa.Array, tin: pa.Array, entity_ids: pa.Array) -> pa.Table:
+def _roster(
+    rng: np.random.Generator,
+    year: int,
+    months: I64,
+    month0: int,
+    kind: I64,
+    entity: I64,
+    specialty: I64,
+    npi: pa.Array,
+    tin: pa.Array,
+    entity_ids: pa.Array,
+) -> pa.Table:
     rows = np.flatnonzero(entity >= 0)
     n = len(rows)
     effective = months[(year - 1 - rng.integers(0, 6, n)) * 12 - month0]  # 1 January, 1 to 6 years back
@@ -275,23 +353,28 @@ def _roster(rng: np.random.Generator, year: int, months: I64, month0: int, kind:
     leaver &= ~seeded
     facility = kind[rows] == FAC
     spec_codes = pa.array(list(SPECIALTY_CODES))
-    return pa.table({
-        "npi": take_strings(npi, rows, null=facility),
-        "tin": tin.take(pa.array(rows)),
-        "entity_id": entity_ids.take(pa.array(entity[rows])),
-        "specialty_code": take_strings(spec_codes, np.maximum(specialty[rows], 0), null=facility),
-        "effective_date": date_array(effective),
-        "termination_date": pa.array(np.where(leaver, termination, 0).astype(np.int32),
-                                     mask=~leaver).cast(pa.date32()),
-    })
+    return pa.table(
+        {
+            "npi": take_strings(npi, rows, null=facility),
+            "tin": tin.take(pa.array(rows)),
+            "entity_id": entity_ids.take(pa.array(entity[rows])),
+            "specialty_code": take_strings(spec_codes, np.maximum(specialty[rows], 0), null=facility),
+            "effective_date": date_array(effective),
+            "termination_date": pa.array(
+                np.where(leaver, termination, 0).astype(np.int32), mask=~leaver
+            ).cast(pa.date32()),
+        }
+    )
 
 
 def _quality_table(year: int, entity_ids: pa.Array, quality: F64) -> pa.Table:
     n = len(entity_ids)
     scores = np.concatenate([quality[:, 0], quality[:, 1]])
-    return pa.table({
-        "entity_id": pa.concat_arrays([entity_ids, entity_ids]),
-        "period": pa.array([str(year - 1)] * n + [str(year)] * n),
-        "quality_score": pa.array(scores),
-        "met_standard": pa.array(scores >= 0.70),
-    })
+    return pa.table(
+        {
+            "entity_id": pa.concat_arrays([entity_ids, entity_ids]),
+            "period": pa.array([str(year - 1)] * n + [str(year)] * n),
+            "quality_score": pa.array(scores),
+            "met_standard": pa.array(scores >= 0.70),
+        }
+    )
