@@ -33,7 +33,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import Discriminator, Field, Tag, TypeAdapter, ValidationError, model_validator
+from pydantic import Discriminator, Field, Tag, TypeAdapter, ValidationError
 
 from settle.engine.contracts.base import StrictModel
 from settle.engine.contracts.terms import (
@@ -56,6 +56,7 @@ from settle.engine.contracts.terms import (
     WithholdTerms,
 )
 from settle.engine.errors import ContractError
+from settle.engine.job import Period  # a contract's own period has the job's shape
 
 __all__ = [
     "KINDS",
@@ -94,20 +95,6 @@ __all__ = [
 KINDS = ("shared_savings", "withhold", "bonus_pool", "population_payment", "margin_share")
 
 # --- common sections -------------------------------------------------------------------------
-
-
-class Period(StrictModel):
-    """A contract's own performance period (same fields as the job's); absent: the job's period."""
-
-    start: dt.date
-    end: dt.date
-    runout_months: int = Field(default=3, ge=0, le=24)
-
-    @model_validator(mode="after")
-    def _end_after_start(self) -> Period:
-        if self.end < self.start:
-            raise ValueError("end must not be before start")
-        return self
 
 
 class Scope(StrictModel):

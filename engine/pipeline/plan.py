@@ -52,13 +52,7 @@ class ContractPlan:
 
 
 def _rules(contract: Contract, job: JobDocument) -> ContractRules:
-    period = (
-        Period(
-            start=contract.period.start, end=contract.period.end, runout_months=contract.period.runout_months
-        )
-        if contract.period is not None
-        else job.period
-    )
+    period = contract.period if contract.period is not None else job.period
     scope = Scope(
         groups=None if contract.scope.groups == "all" else frozenset(contract.scope.groups),
         entities=None if contract.scope.entities == "all" else frozenset(contract.scope.entities),
