@@ -18,7 +18,6 @@ Book (performance year 2025, retrospective attribution, CSV inputs):
 from __future__ import annotations
 
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
