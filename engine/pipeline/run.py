@@ -70,6 +70,7 @@ def assemble(
         "tables": {name: c.to_dict() for name, c in validation.counts.items()},
         "claim_lines": sum(s.claim_lines for s in shards),
         "rejects_after_validation": sum(s.rejects.num_rows for s in shards),
+        "rejected_after_validation_paid_cents": sum(s.rejected_paid_cents for s in shards),
         "statements": len(statements),
         "ledger_entries": len(entries),
     }

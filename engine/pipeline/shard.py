@@ -72,6 +72,7 @@ class ShardOutput:
     baselines: pa.Table
     rejects: pa.Table
     claim_lines: int
+    rejected_paid_cents: int = 0
 
 
 class _Kernels:
@@ -207,13 +208,15 @@ def map_shard(
             plan.contract.terms.benchmark, ComputedBenchmark
         ):
             baseline_parts.append(_baseline(plan, kernels, attribution).select(tag, pl.all()))
+    kernel_rejects = _dedupe(concat_rejects(rejects)) if rejects else empty_rejects()
     return ShardOutput(
         attribution=_concat(attribution_parts),
         member_costs=_concat(cost_parts),
         pool_bases=_concat(pool_parts),
         baselines=_concat(baseline_parts),
-        rejects=_dedupe(concat_rejects(rejects)) if rejects else empty_rejects(),
+        rejects=kernel_rejects,
         claim_lines=tables["medical_claim"].num_rows,
+        rejected_paid_cents=_rejected_paid_cents(kernel_rejects, kernels),
     )
 
 
@@ -289,3 +292,26 @@ def _dedupe(rejects: pa.Table) -> pa.Table:
     assert isinstance(frame, pl.DataFrame)
     keys = ["table", "source_file", "row_number", "reason"]
     return frame.unique(subset=keys, keep="first", maintain_order=True).sort(keys).to_arrow()
+
+
+def _rejected_paid_cents(rejects: pa.Table, kernels: _Kernels) -> int:
+    """The paid amount of the claim lines the kernels rejected (reported in the manifest)."""
+    if rejects.num_rows == 0:
+        return 0
+    found = pl.from_arrow(rejects.select(["table", "source_file", "row_number"]))
+    assert isinstance(found, pl.DataFrame)
+    total = 0
+    for table in ("medical_claim", "pharmacy_claim"):
+        frame = kernels.optional(table)
+        mine = found.filter(pl.col("table") == table)
+        if frame is None or mine.is_empty():
+            continue
+        paid = frame.select("_source_file", "_row_number", "paid_cents").join(
+            mine.select(
+                pl.col("source_file").alias("_source_file"), pl.col("row_number").alias("_row_number")
+            ),
+            on=["_source_file", "_row_number"],
+            how="semi",
+        )
+        total += int(paid["paid_cents"].sum() or 0)
+    return total

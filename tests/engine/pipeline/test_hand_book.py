@@ -13,6 +13,8 @@ Book (performance year 2025, retrospective attribution, CSV inputs):
   - M3 2025-04-01 reversal of the line above: allowed -$50.00, paid -$40.00, paid 2025-05-01
   - M3 2025-06-01 at E1: allowed $60.00, paid $45.00, paid 2025-06-30
   - M1 2026-01-05 (service after the period): not in 2025 cost, not in the pool
+  - M2 2025-08-01 at TIN 999999999, paid $33.00: after M2's enrollment ended, so rejected as
+    service_outside_enrollment, with its paid amount reported
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ CLAIMS = [
     "C4,1,professional,M3,2025-04-01,2025-05-01,-40.00,-50.00,1234567893,111111111,99213,11",
     "C5,1,professional,M3,2025-06-01,2025-06-30,45.00,60.00,1234567893,111111111,99213,11",
     "C6,1,professional,M1,2026-01-05,2026-01-20,70.00,70.00,1234567893,111111111,99213,11",
+    "C7,1,professional,M2,2025-08-01,2025-08-20,33.00,40.00,1245319599,999999999,99213,11",
 ]
 
 CONTRACTS = """
@@ -82,6 +85,11 @@ def test_every_row_is_accounted_for(result: JobResult) -> None:
     for counts in result.counts["tables"].values():
         assert counts["accepted"] + counts["rejected"] == counts["read"]
     assert result.counts["tables"]["medical_claim"]["read"] == len(CLAIMS)
+    rejects = result.tables["rejects"].to_pylist()
+    # Only C7 (row 8 of claims.csv, header not counted) is outside every enrollment span; it is
+    # reported once although two contracts looked at it.
+    assert [(r["row_number"], r["reason"]) for r in rejects] == [(8, "service_outside_enrollment")]
+    assert result.counts["rejected_after_validation_paid_cents"] == 3300
 
 
 def test_attribution(result: JobResult) -> None:
