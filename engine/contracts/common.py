@@ -57,13 +57,20 @@ def risk_ratio(
             f"contract {contract_id}: entity {agg.entity_id} lacks a performance or a positive baseline "
             "risk score, which risk.adjust: true needs."
         )
-    sb.rate("risk_score", "Performance-period risk score (member-month weighted)", agg.risk_score, "score")
-    sb.rate(
+    # The scores are member-month-weighted means (quotients): published rounded like any quotient,
+    # and the ratio is taken of the published figures, so the statement can be followed by hand.
+    score = sb.ratio(
+        "risk_score", "Performance-period risk score (member-month weighted)", agg.risk_score, "score"
+    )
+    baseline = sb.ratio(
         "baseline_risk_score", "Baseline risk score (member-month weighted)", agg.baseline_risk_score, "score"
     )
-    ratio = sb.ratio(
-        "risk_ratio", "Risk ratio = performance / baseline risk", agg.risk_score / agg.baseline_risk_score
-    )
+    if baseline <= 0:
+        raise RiskDataError(
+            f"contract {contract_id}: entity {agg.entity_id}'s baseline risk score rounds to zero, "
+            "which risk.adjust: true cannot divide by."
+        )
+    ratio = sb.ratio("risk_ratio", "Risk ratio = performance / baseline risk", score / baseline)
     if risk.growth_cap is not None:
         ceiling = 1 + risk.growth_cap
         ratio = sb.rate(
