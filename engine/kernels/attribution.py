@@ -59,7 +59,15 @@ from settle.engine.kernels.codes import code_lists
 from settle.engine.kernels.frames import Frame, add_months, column_names, lazy, service_date
 from settle.engine.kernels.rules import AttributionMethod, AttributionRules, AttributionWindow, Scope
 
-__all__ = ["ATTRIBUTION_COLUMNS", "attribute", "attribution_population", "attribution_window"]
+__all__ = [
+    "ATTRIBUTION_COLUMNS",
+    "attribute",
+    "attribution_population",
+    "attribution_window",
+    "entity_matches",
+    "roster_lines",
+    "with_tin_from_billing_npi",
+]
 
 ATTRIBUTION_COLUMNS = (
     "member_id",
@@ -101,7 +109,9 @@ def _opt(names: list[str], column: str) -> pl.Expr:
     return pl.col(column) if column in names else _NULL_STR
 
 
-def _roster(roster: Frame) -> pl.LazyFrame:
+def roster_lines(roster: Frame) -> pl.LazyFrame:
+    """The roster's columns the matching needs, with null npi/specialty/termination columns
+    added where the table lacks them."""
     names = column_names(roster)
     return lazy(roster).select(
         pl.col("entity_id"),
@@ -172,7 +182,9 @@ def _netted_lines(
     return pl.concat([single, grouped])
 
 
-def _with_tin_from_billing_npi(lines: pl.LazyFrame, roster: pl.LazyFrame) -> pl.LazyFrame:
+def with_tin_from_billing_npi(lines: pl.LazyFrame, roster: pl.LazyFrame) -> pl.LazyFrame:
+    """Fill a line's missing TIN with the smallest TIN the roster lists for its billing NPI
+    (step 5 of the module docstring); drops ``billing_npi``."""
     npi_tin = (
         roster.filter(pl.col("npi").is_not_null())
         .group_by("npi")
@@ -186,8 +198,10 @@ def _with_tin_from_billing_npi(lines: pl.LazyFrame, roster: pl.LazyFrame) -> pl.
     )
 
 
-def _entity_matches(lines: pl.LazyFrame, scoped: pl.LazyFrame) -> pl.LazyFrame:
-    """Per netted line: the matching in-scope entity and the matched row's specialty."""
+def entity_matches(lines: pl.LazyFrame, scoped: pl.LazyFrame) -> pl.LazyFrame:
+    """Per line (``claim_id``, ``claim_line_number``, ``service_date``, ``npi``, ``tin``): the
+    in-scope entity whose roster covers it on the service date (step 6 of the module docstring)
+    and the matched row's specialty.  Lines matching no entity are absent."""
     keep = [*_LINE, "entity_id", "specialty_code", "_precedence"]
     by_npi = (
         lines.join(scoped.filter(pl.col("npi").is_not_null()), on=["tin", "npi"], how="inner")
@@ -248,7 +262,7 @@ def _competing_lines(
         .otherwise(pl.lit("unknown"))
     )
     return (
-        lines.join(_entity_matches(lines, scoped), on=_LINE, how="left")
+        lines.join(entity_matches(lines, scoped), on=_LINE, how="left")
         .join(_npi_specialty(roster), on="npi", how="left")
         .with_columns(
             step.alias("_step"),
@@ -321,7 +335,7 @@ def attribute(
     scope = scope or Scope()
     window = attribution_window(period, rules)
     population = attribution_population(eligibility, period, scope).collect().lazy()
-    full_roster = _roster(roster).collect().lazy()
+    full_roster = roster_lines(roster).collect().lazy()
     scoped = (
         full_roster
         if scope.entities is None
@@ -335,7 +349,7 @@ def attribute(
         code_lists(rules).primary_care_codes,
     )
     # Materialised once: the plan below reads the lines twice (matches and the lines themselves).
-    lines = _with_tin_from_billing_npi(netted, full_roster).collect().lazy()
+    lines = with_tin_from_billing_npi(netted, full_roster).collect().lazy()
     ranked = _ranked(_competing_lines(lines, full_roster, scoped, rules), rules.method).collect().lazy()
     winners = ranked.filter(pl.col("_rank") == 0).select(
         "member_id",

@@ -26,7 +26,7 @@ import datetime as dt
 import polars as pl
 
 from settle.engine.job import Period
-from settle.engine.kernels.attribution import _entity_matches, _roster, _with_tin_from_billing_npi
+from settle.engine.kernels.attribution import entity_matches, roster_lines, with_tin_from_billing_npi
 from settle.engine.kernels.cost import assign_groups
 from settle.engine.kernels.frames import Frame, add_months, column_names, lazy, service_date
 from settle.engine.kernels.rules import Scope
@@ -82,11 +82,11 @@ def provider_payments(
 ) -> pl.DataFrame:
     """Per entity x group: payments to the entity's participating providers, and cent-days."""
     lines = _payments(claims, eligibility, period, scope)
-    entities = _roster(roster)
+    entities = roster_lines(roster)
     if scope.entities is not None:
         entities = entities.filter(pl.col("entity_id").is_in(sorted(scope.entities)))
-    lines = _with_tin_from_billing_npi(lines, _roster(roster))
-    matches = _entity_matches(lines, entities)
+    lines = with_tin_from_billing_npi(lines, roster_lines(roster))
+    matches = entity_matches(lines, entities)
     matched = lines.join(matches, on=["claim_id", "claim_line_number"], how="inner")
     return _sum(matched, through)
 
