@@ -26,10 +26,10 @@ def validate(
     if as_json:
         typer.echo(json.dumps(report, sort_keys=True, default=str))
         return
-    _print_report(report)
+    _print_report(report, base=job.base_dir)
 
 
-def _print_report(report: dict[str, Any]) -> None:
+def _print_report(report: dict[str, Any], base: str | None = None) -> None:
     counts = Table(title=f"Validation of {report['job']}", title_justify="left")
     for header in ("table", "files", "read", "accepted", "rejected", "rejected by reason"):
         counts.add_column(header, justify="left" if header in ("table", "rejected by reason") else "right")
@@ -44,7 +44,8 @@ def _print_report(report: dict[str, Any]) -> None:
         for header in ("table", "file", "row", "column", "reason", "detail"):
             first.add_column(header)
         for r in report["rejects"]:
-            cells = [r["table"], r["source_file"], r["row_number"], r["column"], r["reason"], r["detail"]]
+            source = _relative(r["source_file"], base)
+            cells = [r["table"], source, r["row_number"], r["column"], r["reason"], r["detail"]]
             first.add_row(*("" if c is None else str(c) for c in cells))
         console.print(first)
     console.print(
@@ -70,3 +71,10 @@ def synth(
     summary = generate(out, members=members, seed=seed, layout=layout, performance_year=year)  # type: ignore[arg-type]
     rows = ", ".join(f"{t} {n:,}" for t, n in summary.rows.items())
     console.print(f"wrote {members:,} members ({rows}) to {out}; job document: {summary.job_path}")
+
+
+def _relative(path: str, base: str | None) -> str:
+    """A file shown relative to the job document's folder when it lies under it."""
+    if base and path.startswith(base.rstrip("/") + "/"):
+        return path[len(base.rstrip("/")) + 1 :]
+    return path
