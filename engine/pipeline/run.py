@@ -71,6 +71,8 @@ def assemble(
         "claim_lines": sum(s.claim_lines for s in shards),
         "rejects_after_validation": sum(s.rejects.num_rows for s in shards),
         "rejected_after_validation_paid_cents": sum(s.rejected_paid_cents for s in shards),
+        "unused_claim_lines": sum(s.unused_lines for s in shards),
+        "unused_claim_paid_cents": sum(s.unused_paid_cents for s in shards),
         "statements": len(statements),
         "ledger_entries": len(entries),
     }

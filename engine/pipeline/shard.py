@@ -11,7 +11,7 @@ shard's compact outputs, which :mod:`settle.engine.pipeline.reduce` combines.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -25,9 +25,9 @@ from settle.engine.contracts.models import (
     WithholdContract,
 )
 from settle.engine.job import Period
-from settle.engine.kernels.attribution import attribute
+from settle.engine.kernels.attribution import attribute, attribution_window
 from settle.engine.kernels.cost import ClaimCosts, claim_costs
-from settle.engine.kernels.frames import add_months
+from settle.engine.kernels.frames import add_months, service_date
 from settle.engine.kernels.member_costs import member_cost_totals, member_costs, truncation_threshold
 from settle.engine.kernels.member_months import member_months
 from settle.engine.kernels.risk import RiskBasis, risk_basis, with_risk
@@ -73,6 +73,8 @@ class ShardOutput:
     rejects: pa.Table
     claim_lines: int
     rejected_paid_cents: int = 0
+    unused_lines: int = 0
+    unused_paid_cents: int = 0
 
 
 class _Kernels:
@@ -165,6 +167,7 @@ def map_shard(
 ) -> ShardOutput:
     """Phase 2: attribution, member costs (with risk) and pool bases of every contract."""
     facts = facts or PopulationFacts()
+    plans = list(plans)
     attribution_parts: list[pl.DataFrame] = []
     cost_parts: list[pl.DataFrame] = []
     pool_parts: list[pl.DataFrame] = []
@@ -217,6 +220,7 @@ def map_shard(
         rejects=kernel_rejects,
         claim_lines=tables["medical_claim"].num_rows,
         rejected_paid_cents=_rejected_paid_cents(kernel_rejects, kernels),
+        **_unused(plans, kernels),
     )
 
 
@@ -315,3 +319,20 @@ def _rejected_paid_cents(rejects: pa.Table, kernels: _Kernels) -> int:
         )
         total += int(paid["paid_cents"].sum() or 0)
     return total
+
+
+def _unused(plans: Sequence[ContractPlan], kernels: _Kernels) -> dict[str, int]:
+    """Accepted medical lines that no contract looks at: service date outside every contract's
+    range from its attribution window's first day (or its period's start) to its period's last
+    day.  They are not rejects (nothing is wrong with them) but the manifest counts them, so a
+    feed full of stale or future claims does not go unnoticed."""
+    claims = kernels.optional("medical_claim")
+    if claims is None or not plans:
+        return {"unused_lines": 0, "unused_paid_cents": 0}
+    date = service_date(claims.columns)
+    used = pl.lit(False)
+    for plan in plans:
+        first = min(attribution_window(plan.period, plan.rules.attribution)[0], plan.period.start)
+        used = used | date.is_between(first, plan.period.end)
+    unused = claims.filter(~used)
+    return {"unused_lines": unused.height, "unused_paid_cents": int(unused["paid_cents"].sum() or 0)}

@@ -90,6 +90,9 @@ def test_every_row_is_accounted_for(result: JobResult) -> None:
     # reported once although two contracts looked at it.
     assert [(r["row_number"], r["reason"]) for r in rejects] == [(8, "service_outside_enrollment")]
     assert result.counts["rejected_after_validation_paid_cents"] == 3300
+    # C6 (service 2026-01-05) lies outside both contracts' windows (retrospective: the 2025
+    # period): accepted, used by no contract, and counted with its $70.00 paid.
+    assert (result.counts["unused_claim_lines"], result.counts["unused_claim_paid_cents"]) == (1, 7000)
 
 
 def test_attribution(result: JobResult) -> None:
