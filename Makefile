@@ -36,3 +36,11 @@ pytest: install
 
 clean:
 	rm -rf $(VENV) build .mypy_cache .ruff_cache .pytest_cache .hypothesis
+
+# Benchmarks (never part of `make test`; see docs/performance.md). Books are generated once
+# under benchmarks/data/; figures are appended to benchmarks/results/results.jsonl.
+# More sizes: make bench BENCH_ARGS="--members 1000000 --members 5000000"
+BENCH_ARGS ?= --members 1000000
+.PHONY: bench
+bench: install
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)

@@ -1,0 +1,105 @@
+"""``python -m benchmarks [SUITE ...] [options]``: run the suites on cached synthetic books and
+record the figures.
+
+Suites: ``references`` (always run first: the other suites' ratios and the exact check need
+it), ``e2e``, ``stages``; ``all`` (the default) runs the three.  ``plot`` only redraws the PNG
+from the recorded results.  Options::
+
+    --members N       book size (repeat the option for several sizes; default 1,000,000)
+    --data DIR        where books are cached (default benchmarks/data/, git-ignored)
+    --repeat K        timed runs of each measurement; the best is kept (default 3)
+    --results FILE    JSON lines file (default benchmarks/results/results.jsonl)
+    --no-record       print the figures without appending them
+
+Each dataset size gives one JSON line (see :mod:`benchmarks.results`) and a printed summary.
+Benchmarks are not tests: nothing here asserts a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from benchmarks import suites
+from benchmarks.books import DEFAULT_DATA, ensure_book
+from benchmarks.machine import git_commit, load_average, machine_facts
+from benchmarks.results import DEFAULT_RESULTS, append_result, redraw
+
+__all__ = ["main", "run_size"]
+
+SUITES = ("references", "e2e", "stages")
+_REPO = Path(__file__).resolve().parent.parent
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "suites", nargs="*", metavar="SUITE", help="references, e2e, stages, all (default), plot"
+    )
+    parser.add_argument("--members", type=int, action="append", help="book size (repeatable)")
+    parser.add_argument("--seed", type=int, default=20250101)
+    parser.add_argument("--layout", choices=["feed", "by_group"], default="feed")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
+    parser.add_argument("--no-record", action="store_true")
+    return parser
+
+
+def run_size(args: argparse.Namespace, members: int, chosen: set[str]) -> dict[str, Any]:
+    """Every chosen suite on one book; the record for the results file."""
+    book = ensure_book(args.data, members, args.seed, args.layout)
+    ctx = suites.Context(book, args.repeat)
+    ctx.claim_lines = sum(pq.ParquetFile(f).metadata.num_rows for f in book.files("medical_claim"))
+    record: dict[str, Any] = {
+        "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "git": git_commit(_REPO),
+        "machine": machine_facts(),
+        "load_average_before": load_average(),
+        "repeat": args.repeat,
+    }
+    figures: dict[str, Any] = {}
+    print(f"{members:,} members, {ctx.claim_lines:,} claim lines; load average {load_average()}")
+    print("references")
+    figures["references"] = suites.references(ctx)
+    if "e2e" in chosen:
+        print("e2e")
+        figures["e2e"] = suites.e2e(ctx, args.data)
+    if "stages" in chosen:
+        print("stages")
+        figures["stages"] = suites.stages(ctx)
+    figures["ratios"] = suites.add_ratios(figures)
+    record["dataset"] = {
+        "members": members,
+        "seed": args.seed,
+        "layout": args.layout,
+        "claim_lines": ctx.claim_lines,
+        "member_years": round(ctx.member_years, 1),
+    }
+    record["figures"] = figures
+    record["load_average_after"] = load_average()
+    return record
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    unknown = sorted(set(args.suites) - {*SUITES, "all", "plot"})
+    if unknown:
+        parser.error(f"unknown suite(s) {unknown}; choose from {[*SUITES, 'all', 'plot']}")
+    if args.suites == ["plot"]:
+        for members in args.members or [1_000_000]:
+            print(redraw(args.results, members))
+        return
+    chosen = set(SUITES) if not args.suites or "all" in args.suites else set(args.suites) | {"references"}
+    for members in args.members or [1_000_000]:
+        record = run_size(args, members, chosen)
+        print(json.dumps(record["figures"]["ratios"], indent=2))
+        if not args.no_record:
+            append_result(record, args.results)
+            print(f"recorded in {args.results}; plot {redraw(args.results, members)}")

@@ -1,0 +1,74 @@
+"""Smoke test of the benchmark code on a tiny synthetic book (no time is asserted).
+
+Checks that the DuckDB and the Polars references give exactly Settle's entity x employer
+table, with the truncation cap lowered to $2,000 so that the cap bites and the largest-remainder
+split across a member's groups is exercised; that the stages run; and that the PNG renderer
+writes a valid PNG.
+"""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from benchmarks.books import ensure_book, reference_job
+from benchmarks.plot import render_png, throughput_series
+from benchmarks.ref_duckdb import duckdb_reference
+from benchmarks.ref_polars import polars_reference
+from benchmarks.ref_settle import compare, settle_core
+from benchmarks.stages import STAGES, run_stages
+
+
+@pytest.fixture(scope="module")
+def book(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    book = ensure_book(tmp_path_factory.mktemp("bench"), members=500, seed=7)
+    reference_job(book, truncation_dollars=2_000)
+    return book
+
+
+def test_references_agree_exactly_with_settle(book) -> None:  # type: ignore[no-untyped-def]
+    _, expected, params = settle_core(book.bench_job)
+    assert params.truncation_cents == 200_000
+    # the cap bites somewhere, and at least one cell is attributed to an entity
+    assert (expected["truncated_cost_cents"] < expected["raw_cost_cents"]).any()
+    assert expected["entity_id"].is_not_null().any()
+    args = (params, book.files("eligibility"), book.files("medical_claim"), book.files("roster")[0])
+    _, by_duckdb = duckdb_reference(*args, threads=1)
+    _, by_polars = polars_reference(*args)
+    assert compare(expected, by_duckdb) == []
+    assert compare(expected, by_polars) == []
+
+
+def test_compare_reports_a_changed_cell(book) -> None:  # type: ignore[no-untyped-def]
+    _, expected, _ = settle_core(book.bench_job)
+    changed = expected.with_columns(
+        pl.when(pl.int_range(pl.len()) == 0)
+        .then(pl.col("raw_cost_cents") + 1)
+        .otherwise(pl.col("raw_cost_cents"))
+    )
+    problems = compare(expected, changed)
+    assert any(p.startswith("raw_cost_cents: 1 cells differ") for p in problems)
+
+
+def test_stages_run(book) -> None:  # type: ignore[no-untyped-def]
+    seconds = run_stages(book.bench_job)
+    assert list(seconds) == list(STAGES)
+    assert all(s >= 0 for s in seconds.values())
+
+
+def test_plot_writes_a_png(tmp_path: Path) -> None:
+    records = [
+        {"dataset": {"members": 10}, "figures": {"references": {"duckdb": {"lines_per_second": 2.0e6}}}},
+        {"dataset": {"members": 10}, "figures": {"e2e": {"warm": {"lines_per_second": 3.0e6}}}},
+    ]
+    series = throughput_series(records, 10)
+    assert series["duckdb"] == [2.0e6, None]
+    data = render_png(series, tmp_path / "p.png", width=80, height=40).read_bytes()
+    assert data.startswith(b"\x89PNG\r\n\x1a\n")
+    idat = data.index(b"IDAT")
+    length = int.from_bytes(data[idat - 4 : idat], "big")
+    rows = zlib.decompress(data[idat + 4 : idat + 4 + length])
+    assert len(rows) == 40 * (1 + 80 * 3)  # one filter byte and 80 RGB pixels per row
