@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from settle.api import commands_data, commands_settle
+from settle.api import commands_data, commands_server, commands_settle
 from settle.api.console import err_console
 from settle.engine import __version__
 from settle.engine.errors import UserError
@@ -35,6 +35,10 @@ app.command()(commands_data.validate)
 app.command()(commands_settle.run)
 app.command()(commands_settle.demo)
 app.command()(commands_settle.whatif)
+app.command()(commands_server.serve)
+app.command()(commands_server.worker)
+app.command()(commands_server.migrate)
+app.add_typer(commands_server.keys_app, name="keys")
 
 
 @app.command()

@@ -1,0 +1,157 @@
+"""The runner: claims queued jobs from the store and settles them with the cluster.
+
+A :class:`Runner` loops: claim a job (a lease of ``SETTLE_LEASE_SECONDS``), renew the lease
+from a heartbeat thread every third of it, call :func:`settle.cluster.job.run_job` with a
+progress callback that stores each snapshot, and record the end.  A user mistake
+(:class:`~settle.engine.errors.UserError`) fails the job with its one-paragraph message; any
+other exception fails it with a generic message, and only the log gets the stack frames (not
+the exception's text, which could quote member data).  A runner that dies stops renewing its
+lease; once it expires another runner re-claims the job and settles it again into the same
+output location (outputs are deterministic and published atomically, so the result is
+identical to an undisturbed run).  If a job is cancelled or re-claimed while this runner is
+still settling it, this runner's result is dropped.
+
+`settle serve` runs one runner in a thread (:meth:`Runner.start`); `settle worker` runs it in
+the foreground (:meth:`Runner.run_forever`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from typing import Any
+
+from settle.api import metrics
+from settle.api.http_errors import log_system_error
+from settle.api.store.jobs import JobRecord, JobStore
+from settle.cluster.progress import Progress
+from settle.engine.errors import UserError
+from settle.engine.job import parse_job
+
+__all__ = ["SYSTEM_FAILURE", "Runner"]
+
+log = logging.getLogger("settle.api.runner")
+
+SYSTEM_FAILURE = (
+    "the job failed on the server side (not because of its inputs); the operators can find "
+    "job {id} in the logs"
+)
+
+
+class Runner:
+    """Claims and settles jobs, one at a time."""
+
+    def __init__(self, store: JobStore, *, lease_seconds: float, poll_seconds: float = 1.0) -> None:
+        self.store = store
+        self.lease_seconds = lease_seconds
+        self.poll_seconds = poll_seconds
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.alive_at = time.monotonic()
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Run the loop in a daemon thread."""
+        self._thread = threading.Thread(target=self.run_forever, name="settle-runner", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Ask the loop to stop after the current job and wait for it."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def is_running(self) -> bool:
+        """Whether the runner's thread is alive (always true in the foreground)."""
+        return self._thread is None or self._thread.is_alive()
+
+    def run_forever(self) -> None:
+        log.info("runner %s started", self.holder)
+        while not self._stop.is_set():
+            self.alive_at = time.monotonic()
+            try:
+                worked = self.run_once()
+            except Exception as exc:  # the store is unreachable: wait and try again
+                log_system_error("runner loop", exc)
+                worked = False
+            if not worked:
+                self._stop.wait(self.poll_seconds)
+        log.info("runner %s stopped", self.holder)
+
+    # -- one job --------------------------------------------------------------------------
+
+    def run_once(self) -> bool:
+        """Claim and settle one job; ``False`` when none was waiting."""
+        claim = self.store.claim(self.holder, self.lease_seconds)
+        if claim is None:
+            return False
+        metrics.JOBS.labels("running").inc()
+        if claim.reclaimed:
+            metrics.LEASE_LOSSES.inc()
+            log.warning("job %s re-claimed after its previous runner's lease expired", claim.job.id)
+        self._settle(claim.job)
+        return True
+
+    def _settle(self, job: JobRecord) -> None:
+        from settle.cluster.job import run_job
+
+        started = time.monotonic()
+        lost = threading.Event()
+        done = threading.Event()
+        heart = threading.Thread(target=self._heartbeat, args=(job.id, lost, done), daemon=True)
+        heart.start()
+        last: dict[str, Any] = {}
+
+        def on_progress(progress: Progress) -> None:
+            last.clear()
+            last.update(progress.as_dict())
+            if not lost.is_set():
+                self.store.set_progress(job.id, self.holder, progress.as_dict())
+
+        state, counts, error = "failed", None, None
+        try:
+            assert job.output is not None
+            document = parse_job(job.document, source="job document")
+            outcome = run_job(document, job.output, progress=on_progress)
+            state, counts = "succeeded", outcome.result.counts
+        except UserError as exc:
+            error = str(exc)
+        except Exception as exc:
+            log_system_error(f"job {job.id} failed", exc)
+            error = SYSTEM_FAILURE.format(id=job.id)
+        finally:
+            done.set()
+            heart.join()
+        recorded = self.store.finish(
+            job.id, self.holder, state=state, counts=counts, error=error, progress=last or None
+        )
+        if not recorded:
+            log.warning("job %s: lease lost or job cancelled while settling; this result is dropped", job.id)
+            return
+        metrics.JOBS.labels(state).inc()
+        metrics.JOB_DURATION.observe(time.monotonic() - started)
+        metrics.SHARD_RETRIES.inc(int(last.get("retries", 0)))
+        if counts is not None:
+            metrics.CLAIM_LINES.inc(int(counts.get("claim_lines", 0)))
+            rejected = sum(int(t.get("rejected", 0)) for t in counts.get("tables", {}).values())
+            metrics.REJECTED_ROWS.inc(rejected + int(counts.get("rejects_after_validation", 0)))
+        log.info("job %s %s in %.1f s", job.id, state, time.monotonic() - started)
+
+    def _heartbeat(self, job_id: str, lost: threading.Event, done: threading.Event) -> None:
+        interval = self.lease_seconds / 3
+        while not done.wait(interval):
+            try:
+                held = self.store.heartbeat(job_id, self.holder, self.lease_seconds)
+            except Exception as exc:  # keep trying: the lease is still ours until it expires
+                log_system_error(f"heartbeat of job {job_id}", exc)
+                continue
+            if not held:
+                lost.set()
+                log.warning("job %s: lease no longer held (cancelled or re-claimed)", job_id)
+                return
