@@ -50,7 +50,6 @@ class Settings(BaseSettings):
     poll_seconds: float = Field(default=1.0, gt=0)
     auto_migrate: bool = True
     runner: bool = True
-    page_size: int = Field(default=100, ge=1, le=10_000)
 
     @field_validator("data_roots", mode="before")
     @classmethod
