@@ -26,21 +26,25 @@ DASHBOARD = K8S / "base" / "dashboards" / "settle.json"
 # The CRD is read where the lead keeps it, next to the repository, never copied into it.
 RAYCLUSTER_CRD = REPO.parent / "shared" / "schemas" / "kuberay" / "ray.io_rayclusters.yaml"
 
-# The gateway's metrics (the API issue's names); the dashboard may use no other settle_* series.
-GATEWAY_METRICS = frozenset(
+# The series the gateway exports (the API issue's names, as Prometheus sees them: counters end in
+# _total, histograms are _bucket/_sum/_count), plus the store's gauge of jobs by state.
+GATEWAY_SERIES = frozenset(
     {
         "settle_jobs_total",
-        "settle_job_duration_seconds",
+        "settle_jobs_by_state",
+        "settle_job_duration_seconds_bucket",
+        "settle_job_duration_seconds_sum",
+        "settle_job_duration_seconds_count",
         "settle_claim_lines_processed_total",
         "settle_rejected_rows_total",
         "settle_shard_retries_total",
         "settle_runner_lease_losses_total",
         "settle_http_requests_total",
-        "settle_http_request_duration_seconds",
+        "settle_http_request_duration_seconds_bucket",
+        "settle_http_request_duration_seconds_sum",
+        "settle_http_request_duration_seconds_count",
     }
 )
-
-_HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 
 
 def in_ci() -> bool:
@@ -77,15 +81,9 @@ def render_overlay(overlay: str) -> tuple[dict[str, Any], ...]:
     return tuple(doc for doc in yaml.safe_load_all(result.stdout) if doc)
 
 
-def metric_names_in(expr: str) -> set[str]:
-    """The metric names a PromQL expression uses, histogram suffixes removed."""
-    names = set()
-    for name in re.findall(r"\b(settle_[a-z0-9_]+)", expr):
-        for suffix in _HISTOGRAM_SUFFIXES:
-            if name.endswith(suffix) and name.removesuffix(suffix) in GATEWAY_METRICS:
-                name = name.removesuffix(suffix)
-        names.add(name)
-    return names
+def metric_names_in(text: str) -> set[str]:
+    """The settle_* series a PromQL expression (or any text) names, as written."""
+    return set(re.findall(r"\b(settle_[a-z0-9_]+)", text))
 
 
 def dashboard_expressions() -> list[str]:
@@ -94,8 +92,9 @@ def dashboard_expressions() -> list[str]:
 
 
 def used_metric_names() -> set[str]:
-    """Every settle_* metric the dashboard's queries and the ServiceMonitor (relabelings) name."""
-    names = metric_names_in((K8S / "base" / "servicemonitor.yaml").read_text())
+    """Every settle_* series the dashboard's queries and the ServiceMonitors (relabelings) name."""
+    monitors = yaml.safe_load_all((K8S / "base" / "servicemonitor.yaml").read_text())
+    names = metric_names_in(json.dumps([m["spec"] for m in monitors]))  # comments left out
     for expr in dashboard_expressions():
         names |= metric_names_in(expr)
     return names
