@@ -44,3 +44,52 @@ BENCH_ARGS ?= --members 1000000
 .PHONY: bench
 bench: install
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
+
+# ---- a real multi-process Ray cluster on this machine (docs/deploy.md, "Cluster mode on one machine")
+# One head (no CPUs: tasks run only on workers) and two worker nodes, each its own raylet, on
+# 127.0.0.1 with fixed ports (GCS 6390, client 10011, dashboard 8275, agents 52380-52382, worker
+# processes 20000-20999); Ray's files under RAY_CLUSTER_TMP (short: Ray's socket paths are
+# limited). `make cluster-down` stops only the processes of this cluster (those whose command line
+# names RAY_CLUSTER_TMP, by pid), never other Ray instances on the machine (`ray stop` would).
+RAY_CLUSTER_TMP ?= /tmp/settle-ray-$(RAY_CLUSTER_PORT)
+RAY_CLUSTER_PORT ?= 6390
+RAY_CLUSTER_CLIENT_PORT ?= 10011
+RAY_CLUSTER_DASHBOARD_PORT ?= 8275
+RAY_CLUSTER_WORKER_CPUS ?= 1
+RAY_CLUSTER_OBJECT_STORE_BYTES ?= 200000000
+# Ray 2.60 authenticates with a token: every node and client of this cluster uses the one written
+# to RAY_CLUSTER_TMP/auth_token (exported to cluster-up only, and printed for the clients).
+RAY_AUTH_TOKEN_PATH = $(RAY_CLUSTER_TMP)/auth_token
+cluster-up: export RAY_AUTH_MODE := token
+cluster-up: export RAY_AUTH_TOKEN_PATH := $(RAY_AUTH_TOKEN_PATH)
+RAY_CLUSTER_COMMON = --node-ip-address=127.0.0.1 --disable-usage-stats \
+	--object-store-memory=$(RAY_CLUSTER_OBJECT_STORE_BYTES)
+
+.PHONY: cluster-up cluster-down
+
+cluster-up: install
+	@mkdir -p $(RAY_CLUSTER_TMP) && chmod 700 $(RAY_CLUSTER_TMP)
+	@test -s $(RAY_AUTH_TOKEN_PATH) || (umask 077 && $(BIN)/python -c \
+		"import secrets; print(secrets.token_hex(32), end='')" > $(RAY_AUTH_TOKEN_PATH))
+	$(BIN)/ray start --head $(RAY_CLUSTER_COMMON) --temp-dir=$(RAY_CLUSTER_TMP) \
+		--port=$(RAY_CLUSTER_PORT) --ray-client-server-port=$(RAY_CLUSTER_CLIENT_PORT) \
+		--dashboard-host=127.0.0.1 --dashboard-port=$(RAY_CLUSTER_DASHBOARD_PORT) \
+		--dashboard-agent-listen-port=52380 --min-worker-port=20000 --max-worker-port=20199 --num-cpus=0
+	@for i in 1 2; do \
+		$(BIN)/ray start $(RAY_CLUSTER_COMMON) --address=127.0.0.1:$(RAY_CLUSTER_PORT) \
+			--dashboard-agent-listen-port=$$((52380 + i)) --num-cpus=$(RAY_CLUSTER_WORKER_CPUS) \
+			--min-worker-port=$$((20000 + 400 * i - 200)) --max-worker-port=$$((20000 + 400 * i + 199)) \
+			|| exit 1; \
+	done
+	@echo
+	@echo "Ray cluster up: 1 head + 2 worker nodes. Use it with:"
+	@echo "  export RAY_ADDRESS=127.0.0.1:$(RAY_CLUSTER_PORT) RAY_AUTH_MODE=token RAY_AUTH_TOKEN_PATH=$(RAY_AUTH_TOKEN_PATH)"
+	@echo "  (Ray client: ray://127.0.0.1:$(RAY_CLUSTER_CLIENT_PORT); dashboard: http://127.0.0.1:$(RAY_CLUSTER_DASHBOARD_PORT))"
+
+cluster-down:
+	@pids=$$(pgrep -u "$$(id -u)" -f -- "$(RAY_CLUSTER_TMP)/[s]ession_" || true); \
+	if [ -z "$$pids" ]; then echo "no Ray cluster under $(RAY_CLUSTER_TMP)"; exit 0; fi; \
+	echo "stopping Ray processes $$pids"; kill $$pids 2>/dev/null || true; \
+	for _ in $$(seq 50); do alive=$$(ps -o pid= -p "$$(echo $$pids | tr ' ' ',')" 2>/dev/null); \
+		[ -z "$$alive" ] && break; sleep 0.2; done; \
+	[ -n "$$alive" ] && kill -9 $$alive 2>/dev/null; rm -rf $(RAY_CLUSTER_TMP); echo "Ray cluster down"
