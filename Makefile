@@ -49,8 +49,9 @@ bench: install
 # One head (no CPUs: tasks run only on workers) and two worker nodes, each its own raylet, on
 # 127.0.0.1 with fixed ports (GCS 6390, client 10011, dashboard 8275, agents 52380-52382, worker
 # processes 20000-20999); Ray's files under RAY_CLUSTER_TMP (short: Ray's socket paths are
-# limited). `make cluster-down` stops only the processes of this cluster (those whose command line
-# names RAY_CLUSTER_TMP, by pid), never other Ray instances on the machine (`ray stop` would).
+# limited). `make cluster-down` stops only the processes of this cluster, by pid: those whose
+# command line names RAY_CLUSTER_TMP's sessions, and the Ray client server of RAY_CLUSTER_PORT;
+# never other Ray instances on the machine (`ray stop` would stop them all).
 RAY_CLUSTER_TMP ?= /tmp/settle-ray-$(RAY_CLUSTER_PORT)
 RAY_CLUSTER_PORT ?= 6390
 RAY_CLUSTER_CLIENT_PORT ?= 10011
@@ -87,7 +88,9 @@ cluster-up: install
 	@echo "  (Ray client: ray://127.0.0.1:$(RAY_CLUSTER_CLIENT_PORT); dashboard: http://127.0.0.1:$(RAY_CLUSTER_DASHBOARD_PORT))"
 
 cluster-down:
-	@pids=$$(pgrep -u "$$(id -u)" -f -- "$(RAY_CLUSTER_TMP)/[s]ession_" || true); \
+	@pids=$$( (pgrep -u "$$(id -u)" -f -- "$(RAY_CLUSTER_TMP)/[s]ession_"; \
+		pgrep -u "$$(id -u)" -f -- "ray[.]util[.]client[.]server --address=[^ ]*:$(RAY_CLUSTER_PORT) ") \
+		| sort -u | tr '\n' ' '); \
 	if [ -z "$$pids" ]; then echo "no Ray cluster under $(RAY_CLUSTER_TMP)"; exit 0; fi; \
 	echo "stopping Ray processes $$pids"; kill $$pids 2>/dev/null || true; \
 	for _ in $$(seq 50); do alive=$$(ps -o pid= -p "$$(echo $$pids | tr ' ' ',')" 2>/dev/null); \
