@@ -10,6 +10,7 @@ import yaml
 from rich.table import Table
 
 from settle.api.console import console
+from settle.cluster.progress import Progress
 from settle.engine.errors import ContractError
 
 
@@ -115,11 +116,60 @@ def _print_summary(outcome: Any) -> None:
     )
 
 
+class _Bar:
+    """A rich progress bar for a running job: stage, shards done, claim lines and their rate."""
+
+    def __init__(self) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(
+            TextColumn("{task.description:<9}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[lines]} claim lines, {task.fields[rate]}/s"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
+        self.task = self.progress.add_task("plan", total=None, lines="0", rate="0")
+
+    def __enter__(self) -> _Bar:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def __call__(self, progress: Progress) -> None:
+        p = progress
+        rate = p.rows_processed / p.stage_elapsed_seconds if p.stage_elapsed_seconds > 0 else 0.0
+        self.progress.update(
+            self.task,
+            description=p.stage,
+            total=p.shards_total or None,
+            completed=p.shards_done,
+            lines=f"{p.rows_processed:,}",
+            rate=f"{rate:,.0f}",
+        )
+
+
+_SHARDS = typer.Option(
+    "--shards",
+    min=1,
+    help="Number of shards (default: one per 4 million claim lines, at most the partitions).",
+)
+_PARTITION_LINES = typer.Option(
+    "--partition-lines", min=1, help="Claim lines per member partition (advanced; default 2,000,000)."
+)
+
+
 def run(
     job_file: Annotated[Path, typer.Argument(metavar="JOB.yaml", help="The job document to settle.")],
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Output folder (default: JOB's folder/out).")
     ] = None,
+    shards: Annotated[int | None, _SHARDS] = None,
+    partition_lines: Annotated[int, _PARTITION_LINES] = 2_000_000,
 ) -> None:
     """Settle a job document and write statements, ledger, attribution, member costs, rejects."""
     from settle.cluster.job import run_job
@@ -127,8 +177,8 @@ def run(
 
     job = load_job(job_file)
     destination = out if out is not None else job_file.resolve().parent / "out"
-    with console.status("settling..."):
-        outcome = run_job(job, destination)
+    with _Bar() as bar:
+        outcome = run_job(job, destination, progress=bar, shards=shards, partition_lines=partition_lines)
     _print_summary(outcome)
 
 
@@ -138,6 +188,7 @@ def demo(
     ),
     members: Annotated[int, typer.Option("--members", "-n", min=1)] = 50_000,
     seed: Annotated[int, typer.Option("--seed")] = 2025,
+    shards: Annotated[int | None, _SHARDS] = None,
 ) -> None:
     """Generate a synthetic book (50,000 members by default) and settle it with the embedded defaults."""
     import time
@@ -154,7 +205,7 @@ def demo(
         f"generated {members:,} members, {summary.rows['medical_claim']:,} claim lines in "
         f"{generated - started:.1f} s under {out / 'book'}"
     )
-    with console.status("settling..."):
-        outcome = run_job(load_job(summary.job_path), out / "result")
+    with _Bar() as bar:
+        outcome = run_job(load_job(summary.job_path), out / "result", progress=bar, shards=shards)
     _print_summary(outcome)
     console.print(f"settled in {time.perf_counter() - generated:.1f} s")

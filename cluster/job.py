@@ -1,42 +1,80 @@
-"""Running one job document end to end and publishing its outputs with a manifest.
+"""Running one job document end to end, sharded, and publishing its outputs with a manifest.
 
-Today the job settles in this process (:func:`settle.engine.pipeline.run.settle_in_process`,
-one shard holding every member); the Ray runner replaces that step with sharded tasks and
-must publish byte-identical outputs.  Outputs (``DOMAIN.md``): ``statements`` (Parquet, one
-row per step, and JSON), ``ledger``, ``attribution``, ``member_costs``, ``rejects`` and
-``manifest.json`` (inputs with sizes and checksums, contracts, code version, row counts, and
-every output's checksum).  The manifest carries no timings, so a re-run is byte-identical.
+Stages (``docs/cluster.md``): **plan** (contracts, input files, partition count ``P`` from the
+claim lines, shard count) -> **partition** (only with more than one shard: Ray tasks split the
+member-keyed tables into per-partition pieces) -> **validate** (a task per shard: per-partition
+validation, accepted rows kept for the map, population facts) -> **map** (a task per shard:
+the kernels; member-level outputs written per partition by the task) -> **reduce** (figures
+summed on the driver) -> **settle** -> **write** (output files assembled partition by
+partition, published in one step with ``manifest.json``).
+
+A job of one shard runs every stage in this process without starting Ray: there is nothing to
+spread, and the functions are the same, so the outputs are those of any other shard count.
+
+Outputs (``DOMAIN.md``): ``statements`` (Parquet and JSON), ``ledger``, ``attribution``,
+``member_costs``, ``rejects`` and ``manifest.json`` (inputs with sizes and checksums,
+contracts, code version, row counts, the plan, and every output's checksum).  The manifest
+carries no timings, so a re-run is byte-identical; the files other than the manifest are
+identical at any shard count and for any file layout of the same rows (``rejects`` aside,
+whose provenance names the files).
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
+import tempfile
+import uuid
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 from settle.cluster.outputs import OutputWriter
+from settle.cluster.partitioning import PARTITION_LINES, claim_lines, partition_count
+from settle.cluster.plan import MEMBER_TABLES, InputTask, JobPlan, default_shards, input_tasks, pack
 from settle.cluster.progress import ProgressCallback, ProgressTracker
+from settle.cluster.reduce import (
+    combine_counts,
+    combine_figures,
+    member_cost_rows,
+    output_parts,
+    rejects_parts,
+)
+from settle.cluster.stages import MapResult, SettledFacts, ShardContext, ValidateResult
 from settle.engine import __version__
 from settle.engine.job import JobDocument
-from settle.engine.pipeline.run import JobResult, settle_in_process
-from settle.engine.readers import list_input_files
+from settle.engine.ledger import ledger_to_table
+from settle.engine.pipeline.plan import contract_plans
+from settle.engine.pipeline.reduce import settle_plans
+from settle.engine.pipeline.run import JobResult
+from settle.engine.pipeline.shard import PopulationFacts
+from settle.engine.readers import InputFile, list_input_files
+from settle.engine.rejects import REJECTS_SCHEMA, concat_rejects
+from settle.engine.statement import statements_to_json, statements_to_table
+from settle.engine.validate import TableValidation, validate_table
+from settle.engine.validate_cross import id_set
 
 __all__ = ["JobOutcome", "run_job"]
 
 OUTPUT_TABLES = ("statements", "ledger", "attribution", "member_costs", "rejects")
+_FIRST = ("eligibility", "roster", "medical_claim", "pharmacy_claim")  # validation order
 
 
 @dataclass(frozen=True)
 class JobOutcome:
-    """A finished job: where its outputs are, and the in-memory result."""
+    """A finished job: where its outputs are, the result (statements, ledger and counts; the
+    member-level tables are only in the output files) and the manifest."""
 
     output: str
     result: JobResult
     manifest: dict[str, Any]
 
 
-def _checksum(file: Any) -> tuple[int, str]:
+def _checksum(file: InputFile) -> tuple[int, str]:
     digest = hashlib.sha256()
     size = 0
     with file.filesystem.open_input_stream(file.path) as stream:
@@ -46,37 +84,220 @@ def _checksum(file: Any) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
-def _inputs(job: JobDocument) -> dict[str, list[dict[str, Any]]]:
-    listed: dict[str, list[dict[str, Any]]] = {}
-    for table in sorted(job.inputs):
-        entries = []
-        for f in list_input_files(job.input_paths(table)):
-            size, sha = _checksum(f)
-            entries.append({"path": f.display, "bytes": size, "sha256": sha})
-        listed[table] = entries
-    return listed
+def _work_dir(out: str) -> Path:
+    """A scratch folder for the job's intermediate files: ``SETTLE_WORK_DIR`` if set, else
+    beside a local destination, else the system temp folder.  It must be reachable by every
+    Ray node (one machine, or a shared file system)."""
+    parent = os.environ.get("SETTLE_WORK_DIR")
+    if parent:
+        base = Path(parent)
+    elif "://" in out and not out.startswith("file://"):
+        base = Path(tempfile.gettempdir())
+    else:
+        base = Path(out.removeprefix("file://")).resolve().parent
+    base.mkdir(parents=True, exist_ok=True)
+    name = Path(out.rstrip("/")).name or "result"
+    folder = base / f".{name}.work-{uuid.uuid4().hex[:12]}"
+    folder.mkdir()
+    return folder
 
 
-def run_job(job: JobDocument, out: str | Path, progress: ProgressCallback | None = None) -> JobOutcome:
-    """Settle ``job`` and publish its outputs at ``out`` (a local folder or an object-store URI)."""
+def _validate_broadcast(job: JobDocument) -> dict[str, TableValidation]:
+    """The small tables (roster, quality, premiums): validated once, here."""
+    names = [t for t in job.inputs if t not in MEMBER_TABLES]
+    ordered = [t for t in _FIRST if t in names] + sorted(t for t in names if t not in _FIRST)
+    return {
+        t: validate_table(
+            t, job.input_paths(t), column_map=job.column_map.get(t), stratifiers=job.stratifiers
+        )
+        for t in ordered
+    }
+
+
+def run_job(
+    job: JobDocument,
+    out: str | Path,
+    progress: ProgressCallback | None = None,
+    shards: int | None = None,
+    *,
+    partition_lines: int = PARTITION_LINES,
+) -> JobOutcome:
+    """Settle ``job`` and publish its outputs at ``out`` (a local folder or an object-store URI).
+
+    ``shards``: the number of shards (default: one per :data:`~settle.cluster.plan.SHARD_LINES`
+    claim lines), at most the partition count.  ``partition_lines``: claim lines per partition
+    (the partition count is a function of the input size; smaller values are for tests)."""
     tracker = ProgressTracker(progress)
+    tracker.enter("plan")
+    plans = contract_plans(job)
+    files = {t: list_input_files(job.input_paths(t)) for t in sorted(job.inputs)}
+    lines = claim_lines(files["medical_claim"])
+    partitions = partition_count(lines, partition_lines)
+    wanted = shards if shards is not None else default_shards(lines)
+    count = max(1, min(wanted, partitions))
+    broadcast = _validate_broadcast(job)
+    roster = broadcast["roster"].accepted
+    member_tables = [t for t in _FIRST if t in job.inputs and t in MEMBER_TABLES]
+    member_tables += sorted(t for t in job.inputs if t in MEMBER_TABLES and t not in member_tables)
+    work = _work_dir(str(out))
+    try:
+        ctx = ShardContext(
+            work=str(work),
+            partitions=partitions,
+            plans=plans,
+            tables=tuple(member_tables),
+            column_maps=dict(job.column_map),
+            stratifiers=tuple(job.stratifiers),
+            roster=roster,
+            roster_npis=id_set(roster["npi"]),
+            partitioned=count > 1,
+            files={} if count > 1 else {t: files[t] for t in member_tables},
+        )
+        plan = JobPlan(partitions, [(0, partitions)], count > 1, lines)
+        if count > 1:
+            validated, mapped = _run_on_ray(ctx, plan, files, count, tracker)
+        else:
+            validated, mapped = _run_here(ctx, plan, tracker)
+        return _finish(job, out, work, plans, broadcast, files, plan, validated, mapped, tracker)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _facts(plans: list[Any], validated: list[ValidateResult]) -> SettledFacts:
+    merged = PopulationFacts()
+    for v in validated:
+        merged = merged.merge(v.facts)
+    thresholds = {p.contract_id: merged.threshold(p) for p in plans if p.needs_population_pass}
+    return SettledFacts(member_totals={}, risk=merged.risk, thresholds=thresholds)
+
+
+def _run_here(
+    ctx: ShardContext, plan: JobPlan, tracker: ProgressTracker
+) -> tuple[list[ValidateResult], list[MapResult]]:
+    from settle.cluster.stages import map_stage, validate_stage
+
+    tracker.enter("validate", shards_total=1)
+    validated = [validate_stage(ctx, 0, 0, ctx.partitions)]
+    tracker.shard_done(validated[0].claim_lines_read)
+    plan.shard_lines = [validated[0].claim_lines_read]
+    facts = _facts(ctx.plans, validated)
     tracker.enter("map", shards_total=1)
-    result = settle_in_process(job)
-    tracker.shard_done(result.counts["claim_lines"])
+    mapped = [map_stage(ctx, 0, 0, ctx.partitions, facts)]
+    tracker.shard_done(mapped[0].claim_lines)
+    return validated, mapped
+
+
+def _run_on_ray(
+    ctx: ShardContext, plan: JobPlan, files: dict[str, list[InputFile]], count: int, tracker: ProgressTracker
+) -> tuple[list[ValidateResult], list[MapResult]]:
+    import ray
+
+    from settle.cluster.remote import gather, map_task, partition_task, validate_task
+    from settle.cluster.runtime import ensure_ray
+
+    ensure_ray()
+    ctx_ref = ray.put(ctx)
+    tasks: list[InputTask] = []
+    for table in ctx.tables:
+        sizes = [f.filesystem.get_file_info(f.path).size or 0 for f in files[table]]
+        tasks += input_tasks(table, files[table], sizes, first=len(tasks))
+    plan.partition_tasks = len(tasks)
+    tracker.enter("partition", shards_total=len(tasks))
+
+    def partitioned(i: int, result: tuple[dict[int, int], int]) -> None:
+        tracker.shard_done(result[1] if tasks[i].table == "medical_claim" else 0)
+
+    pieces = gather([partition_task.remote(ctx_ref, t) for t in tasks], partitioned)
+    per_partition: Counter[int] = Counter()
+    for task, (rows, _) in zip(tasks, pieces, strict=True):
+        if task.table == "medical_claim":
+            per_partition.update(rows)
+    lines = [per_partition[p] for p in range(ctx.partitions)]
+    plan.shards = pack(lines, count)
+    plan.shard_lines = [sum(lines[a:b]) for a, b in plan.shards]
+
+    tracker.enter("validate", shards_total=len(plan.shards))
+    validated: list[ValidateResult] = gather(
+        [validate_task.remote(ctx_ref, i, a, b) for i, (a, b) in enumerate(plan.shards)],
+        lambda _, r: tracker.shard_done(r.claim_lines_read),
+    )
+    facts: PopulationFacts = _facts(ctx.plans, validated)
+    facts_ref = ray.put(facts)
+    tracker.enter("map", shards_total=len(plan.shards))
+    mapped: list[MapResult] = gather(
+        [map_task.remote(ctx_ref, i, a, b, facts_ref) for i, (a, b) in enumerate(plan.shards)],
+        lambda _, r: tracker.shard_done(r.claim_lines),
+    )
+    return validated, mapped
+
+
+def _finish(
+    job: JobDocument,
+    out: str | Path,
+    work: Path,
+    plans: list[Any],
+    broadcast: dict[str, TableValidation],
+    files: dict[str, list[InputFile]],
+    plan: JobPlan,
+    validated: list[ValidateResult],
+    mapped: list[MapResult],
+    tracker: ProgressTracker,
+) -> JobOutcome:
+    tracker.enter("reduce")
+    pools, baselines = combine_figures(mapped)
+    member_costs = member_cost_rows(work)
+    tracker.enter("settle")
+    quality, premiums = broadcast.get("quality"), broadcast.get("premiums")
+    settlements = settle_plans(
+        plans,
+        member_costs,
+        pools,
+        baselines,
+        quality.accepted if quality is not None else None,
+        premiums.accepted if premiums is not None else None,
+    )
+    del member_costs
+    statements = [s.statement for s in settlements]
+    entries = [e for s in settlements for e in s.entries]
+    counts = combine_counts(
+        validated,
+        mapped,
+        {t: tv.counts for t, tv in broadcast.items()},
+        {t: len(f) for t, f in files.items()},
+        len(statements),
+        len(entries),
+    )
+    tables: dict[str, pa.Table] = {
+        "statements": statements_to_table(statements),
+        "ledger": ledger_to_table(entries),
+    }
+    result = JobResult(
+        job_name=job.name,
+        plans=plans,
+        settlements=settlements,
+        tables=tables,
+        statements_json=statements_to_json(statements),
+        counts=counts,
+    )
     tracker.enter("write")
     writer = OutputWriter(str(out))
     try:
-        for name in OUTPUT_TABLES:
-            writer.write_parquet(name, result.tables[name])
-        writer.write_bytes("statements.json", result.statements_json.encode(), len(result.settlements))
+        writer.write_parquet("statements", tables["statements"])
+        writer.write_parquet("ledger", tables["ledger"])
+        for name in ("attribution", "member_costs"):
+            schema, parts = output_parts(work, name)
+            writer.write_parquet_parts(name, schema, parts)
+        shared = concat_rejects(tv.rejects for tv in broadcast.values())
+        writer.write_parquet_parts("rejects", REJECTS_SCHEMA, rejects_parts(work, plan.partitions, shared))
+        writer.write_bytes("statements.json", result.statements_json.encode(), len(settlements))
         manifest = {
             "job": job.name,
             "settle_version": __version__,
             "period": job.period.model_dump(mode="json"),
-            "inputs": _inputs(job),
-            "contracts": [p.contract.model_dump(mode="json") for p in result.plans],
-            "counts": result.counts,
-            "shards": 1,
+            "inputs": _inputs(files),
+            "contracts": [p.contract.model_dump(mode="json") for p in plans],
+            "counts": counts,
+            "plan": plan.as_dict(),
         }
         location = writer.commit(manifest)
     except BaseException:
@@ -84,3 +305,14 @@ def run_job(job: JobDocument, out: str | Path, progress: ProgressCallback | None
         raise
     tracker.enter("done")
     return JobOutcome(location, result, manifest)
+
+
+def _inputs(files: dict[str, list[InputFile]]) -> dict[str, list[dict[str, Any]]]:
+    listed: dict[str, list[dict[str, Any]]] = {}
+    for table in sorted(files):
+        entries = []
+        for f in files[table]:
+            size, sha = _checksum(f)
+            entries.append({"path": f.display, "bytes": size, "sha256": sha})
+        listed[table] = entries
+    return listed

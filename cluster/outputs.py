@@ -20,7 +20,9 @@ import hashlib
 import io
 import json
 import shutil
+import tempfile
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +31,24 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-__all__ = ["OutputFile", "OutputWriter", "parquet_bytes"]
+__all__ = [
+    "PARQUET_OPTIONS",
+    "ROW_GROUP_ROWS",
+    "WRITER_OPTIONS",
+    "OutputFile",
+    "OutputWriter",
+    "parquet_bytes",
+]
+
+# Fixed Parquet writer options: the same table always serialises to the same bytes.
+WRITER_OPTIONS: dict[str, Any] = {
+    "compression": "zstd",
+    "compression_level": 3,
+    "use_dictionary": True,
+    "write_statistics": True,
+}
+ROW_GROUP_ROWS = 1 << 20
+PARQUET_OPTIONS: dict[str, Any] = {**WRITER_OPTIONS, "row_group_size": ROW_GROUP_ROWS}
 
 
 @dataclass(frozen=True)
@@ -48,15 +67,7 @@ class OutputFile:
 def parquet_bytes(table: pa.Table) -> bytes:
     """Serialise a table to Parquet with fixed options (same table -> same bytes)."""
     sink = io.BytesIO()
-    pq.write_table(
-        table,
-        sink,
-        compression="zstd",
-        compression_level=3,
-        use_dictionary=True,
-        write_statistics=True,
-        row_group_size=1 << 20,
-    )
+    pq.write_table(table, sink, **PARQUET_OPTIONS)
     return sink.getvalue()
 
 
@@ -70,6 +81,7 @@ class OutputWriter:
         if self._remote:
             self._fs, self._root = pafs.FileSystem.from_uri(destination)
             self._fs.create_dir(self._root, recursive=True)
+            self._scratch = Path(tempfile.mkdtemp(prefix="settle-out-"))
         else:
             final = Path(destination.removeprefix("file://"))
             final.parent.mkdir(parents=True, exist_ok=True)
@@ -83,6 +95,31 @@ class OutputWriter:
 
     def write_parquet(self, name: str, table: pa.Table) -> OutputFile:
         return self._put(f"{name}.parquet", parquet_bytes(table), table.num_rows)
+
+    def write_parquet_parts(self, name: str, schema: pa.Schema, parts: Iterable[pa.Table]) -> OutputFile:
+        """Write ``name.parquet`` from consecutive tables (each cast to ``schema``, each its own
+        row groups) without holding more than one of them in memory."""
+        filename = f"{name}.parquet"
+        local = self._scratch / filename if self._remote else self._staging / filename
+        rows = 0
+        with pq.ParquetWriter(local, schema, **WRITER_OPTIONS) as writer:
+            for part in parts:
+                writer.write_table(part.cast(schema), row_group_size=ROW_GROUP_ROWS)
+                rows += part.num_rows
+        digest = hashlib.sha256()
+        size = 0
+        with open(local, "rb") as handle:
+            while chunk := handle.read(1 << 22):
+                digest.update(chunk)
+                size += len(chunk)
+        if self._remote:
+            with open(local, "rb") as handle, self._fs.open_output_stream(f"{self._root}/{filename}") as out:
+                while chunk := handle.read(1 << 22):
+                    out.write(chunk)
+            local.unlink()
+        entry = OutputFile(filename, rows, size, digest.hexdigest())
+        self._files.append(entry)
+        return entry
 
     def write_json(self, name: str, payload: Any) -> OutputFile:
         text = json.dumps(payload, sort_keys=True, indent=2, default=str) + "\n"
@@ -109,6 +146,7 @@ class OutputWriter:
         if self._remote:
             with self._fs.open_output_stream(f"{self._root}/manifest.json") as out:
                 out.write(text.encode())
+            shutil.rmtree(self._scratch, ignore_errors=True)
             return self.destination
         (self._staging / "manifest.json").write_text(text)
         old = None
@@ -124,3 +162,5 @@ class OutputWriter:
         """Remove the staging folder of an unfinished result (local only)."""
         if not self._remote:
             shutil.rmtree(self._staging, ignore_errors=True)
+        else:
+            shutil.rmtree(self._scratch, ignore_errors=True)

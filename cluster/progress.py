@@ -1,8 +1,12 @@
 """Progress reporting: the interface between a running job and whoever watches it.
 
 The cluster calls a :class:`ProgressCallback` with a :class:`Progress` snapshot whenever a
-stage starts or a shard finishes.  The command line renders it as a progress bar; the API's
-runner stores it in the job store.  Callbacks must be quick and must not raise.
+stage starts or a task of it finishes.  ``shards_done``/``shards_total`` count the current
+stage's tasks (partition tasks in ``partition``, shards in ``validate`` and ``map``);
+``rows_processed`` counts the claim lines the current stage has got through (it restarts with
+each stage that has tasks), so ``rows_processed / stage_elapsed_seconds`` is its rate.  The
+command line renders it as a progress bar; the API's runner stores it in the job store.
+Callbacks must be quick and must not raise.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from typing import Any, Protocol
 
 __all__ = ["STAGES", "Progress", "ProgressCallback", "ProgressTracker"]
 
-STAGES = ("plan", "partition", "map", "reduce", "settle", "write", "done")
+STAGES = ("plan", "partition", "validate", "map", "reduce", "settle", "write", "done")
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,7 @@ class Progress:
     rows_processed: int = 0
     retries: int = 0
     elapsed_seconds: float = 0.0
+    stage_elapsed_seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -47,9 +52,10 @@ class ProgressTracker:
     rows_processed: int = 0
     retries: int = 0
     started: float = field(default=0.0)
+    stage_started: float = field(default=0.0)
 
     def __post_init__(self) -> None:
-        self.started = time.monotonic()
+        self.started = self.stage_started = time.monotonic()
 
     def snapshot(self) -> Progress:
         return Progress(
@@ -59,6 +65,7 @@ class ProgressTracker:
             rows_processed=self.rows_processed,
             retries=self.retries,
             elapsed_seconds=round(time.monotonic() - self.started, 3),
+            stage_elapsed_seconds=round(time.monotonic() - self.stage_started, 3),
         )
 
     def emit(self) -> None:
@@ -69,9 +76,11 @@ class ProgressTracker:
 
     def enter(self, stage: str, *, shards_total: int | None = None) -> None:
         self.stage = stage
+        self.stage_started = time.monotonic()
         if shards_total is not None:
             self.shards_total = shards_total
             self.shards_done = 0
+            self.rows_processed = 0
         self.emit()
 
     def shard_done(self, rows: int) -> None:

@@ -1,0 +1,114 @@
+"""The plan of a sharded job: partitions, shards, and the tasks of the partition stage.
+
+* ``partitions`` (``P``): see :mod:`settle.cluster.partitioning` (a function of input size).
+* Shards are contiguous ranges of partitions.  The shard count is ``--shards N`` when given,
+  else ``ceil(claim lines / SHARD_LINES)``; never more than ``P``.  After the partition stage
+  the ranges are packed on the partitions' real claim-line counts so that each shard holds
+  about ``lines / shards`` lines (:func:`pack`); before it (one shard) there is nothing to pack.
+* The partition stage is skipped when the job has a single shard: that shard reads the input
+  files directly.  Otherwise every member-keyed table is partitioned, because no input layout
+  is partitioned by the member hash (a by-group book is not: members move between groups).
+* Partition-stage tasks: the files of each member-keyed table, in sorted order, grouped into
+  consecutive runs of about :data:`TASK_BYTES` (a big file is a task of its own), so a book
+  of many small files does not become thousands of tasks.
+
+The plan is recorded in the manifest (:meth:`JobPlan.as_dict`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from settle.engine.readers import InputFile
+
+__all__ = [
+    "MEMBER_TABLES",
+    "SHARD_LINES",
+    "TASK_BYTES",
+    "InputTask",
+    "JobPlan",
+    "default_shards",
+    "input_tasks",
+    "pack",
+]
+
+MEMBER_TABLES = ("eligibility", "medical_claim", "pharmacy_claim", "risk_scores", "voluntary_alignment")
+SHARD_LINES = 4_000_000
+TASK_BYTES = 256 << 20
+
+
+@dataclass(frozen=True)
+class InputTask:
+    """One task of the partition stage: consecutive files of one table."""
+
+    table: str
+    index: int
+    files: tuple[InputFile, ...]
+
+
+@dataclass
+class JobPlan:
+    """Partitions, shards (``[start, stop)`` ranges of partitions) and their claim lines."""
+
+    partitions: int
+    shards: list[tuple[int, int]]
+    partition_stage: bool
+    estimated_lines: int
+    shard_lines: list[int] = field(default_factory=list)
+    partition_tasks: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "partitions": self.partitions,
+            "shards": len(self.shards),
+            "shard_partitions": [list(s) for s in self.shards],
+            "shard_claim_lines": list(self.shard_lines),
+            "partition_stage": self.partition_stage,
+            "partition_tasks": self.partition_tasks,
+            "estimated_claim_lines": self.estimated_lines,
+        }
+
+
+def default_shards(lines: int, shard_lines: int = SHARD_LINES) -> int:
+    return max(1, -(-lines // max(shard_lines, 1)))
+
+
+def pack(lines: Sequence[int], shards: int) -> list[tuple[int, int]]:
+    """Cut partitions ``0..len(lines)`` into ``shards`` contiguous, non-empty ranges, each
+    ending at the first partition where the running total reaches ``k / shards`` of all lines
+    (a shard always has at least one partition; no more shards than partitions)."""
+    n = len(lines)
+    shards = max(1, min(shards, n))
+    total = sum(lines)
+    cuts: list[int] = []
+    running = 0
+    k = 1
+    for i, count in enumerate(lines):
+        running += count
+        left = n - (i + 1)  # partitions after this one
+        need = shards - k  # shards still to open after the current one
+        if k < shards and (running * shards >= total * k or left == need) and left >= need:
+            cuts.append(i + 1)
+            k += 1
+    bounds = [0, *cuts, n]
+    return [(bounds[j], bounds[j + 1]) for j in range(len(bounds) - 1)]
+
+
+def input_tasks(
+    table: str, files: Sequence[InputFile], sizes: Sequence[int], first: int = 0
+) -> list[InputTask]:
+    """Group a table's sorted files into partition-stage tasks of about :data:`TASK_BYTES`."""
+    tasks: list[InputTask] = []
+    run: list[InputFile] = []
+    run_bytes = 0
+    for f, size in zip(files, sizes, strict=True):
+        if run and run_bytes + size > TASK_BYTES:
+            tasks.append(InputTask(table, first + len(tasks), tuple(run)))
+            run, run_bytes = [], 0
+        run.append(f)
+        run_bytes += size
+    if run:
+        tasks.append(InputTask(table, first + len(tasks), tuple(run)))
+    return tasks

@@ -1,0 +1,197 @@
+"""The driver's side of a sharded job: combining shard results and assembling output files.
+
+* Counts: per table, ``read`` and ``accepted`` summed over shards and rejects by reason
+  merged (in :class:`~settle.engine.rejects.RejectReason` order), then checked
+  (``accepted + rejected = read``); the job counts have the keys of the in-process result.
+* Pool bases and computed baselines: summed per contract x entity x group (x entity for
+  baselines); exact integer sums, so the settlement is the one-shard settlement.
+* Member-level outputs: each output file is the concatenation of its partitions' part files
+  in partition order (each part sorted), streamed one part at a time, cast to one schema
+  (the widest part's columns first, then any others in order of appearance; a column missing
+  from a part is null).  ``rejects`` parts merge the validation and the kernel rejects of the
+  partition; rejects of the broadcast tables (roster, quality, premiums) lead partition 0.
+* ``settle_plans`` still takes member-level rows, so :func:`member_cost_rows` reads only the
+  columns it uses from the parts.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from settle.cluster.stages import REJECT_ORDER, MapResult, ValidateResult
+from settle.engine.rejects import REJECTS_SCHEMA, RejectReason, TableCounts, concat_rejects, empty_rejects
+
+__all__ = [
+    "combine_counts",
+    "combine_figures",
+    "member_cost_rows",
+    "output_parts",
+    "rejects_parts",
+]
+
+_SETTLE_COLUMNS = (
+    "contract_id",
+    "member_id",
+    "group_id",
+    "entity_id",
+    "member_month_units",
+    "truncated_cost_cents",
+    "risk_score_micro",
+    "risk_weighted_units",
+    "baseline_risk_weighted_units",
+)
+
+
+def _ordered(reasons: Counter[str]) -> dict[str, int]:
+    order = {r.value: i for i, r in enumerate(RejectReason)}
+    return {k: reasons[k] for k in sorted(reasons, key=lambda k: (order.get(k, len(order)), k)) if reasons[k]}
+
+
+def combine_counts(
+    shards: Sequence[ValidateResult],
+    maps: Sequence[MapResult],
+    broadcast: dict[str, TableCounts],
+    files: dict[str, int],
+    statements: int,
+    ledger_entries: int,
+) -> dict[str, Any]:
+    """The job's counts, with the keys of :func:`settle.engine.pipeline.run.assemble`."""
+    tables: dict[str, Any] = {}
+    for name, counts in broadcast.items():
+        tables[name] = counts.to_dict()
+    member_tables = sorted({t for s in shards for t in s.counts})
+    for name in member_tables:
+        read = sum(s.counts[name][0] for s in shards)
+        accepted = sum(s.counts[name][1] for s in shards)
+        reasons: Counter[str] = Counter()
+        for s in shards:
+            reasons.update(s.counts[name][2])
+        merged = TableCounts(name, files=files.get(name, 0), read=read, accepted=accepted)
+        merged.rejected_by_reason = _ordered(reasons)
+        merged.check()
+        tables[name] = merged.to_dict()
+    return {
+        "tables": tables,
+        "claim_lines": sum(m.claim_lines for m in maps),
+        "rejects_after_validation": sum(m.kernel_rejects for m in maps),
+        "rejected_after_validation_paid_cents": sum(m.rejected_paid_cents for m in maps),
+        "unused_claim_lines": sum(m.unused_lines for m in maps),
+        "unused_claim_paid_cents": sum(m.unused_paid_cents for m in maps),
+        "statements": statements,
+        "ledger_entries": ledger_entries,
+    }
+
+
+def _sum_frames(parts: Sequence[pa.Table], keys: list[str], values: list[str]) -> pl.DataFrame:
+    frames = []
+    for part in parts:
+        if part.num_rows and all(c in part.column_names for c in keys + values):
+            frame = pl.from_arrow(part)
+            assert isinstance(frame, pl.DataFrame)
+            frames.append(frame.select(keys + values))
+    if not frames:
+        return pl.DataFrame()
+    return (
+        pl.concat(frames, how="vertical_relaxed")
+        .group_by(keys)
+        .agg(pl.col(v).sum().cast(pl.Int64) for v in values)
+        .sort(keys, nulls_last=True)
+    )
+
+
+def combine_figures(maps: Sequence[MapResult]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(pool bases per contract x entity x group, baselines per contract x entity)."""
+    pools = _sum_frames(
+        [m.pool_bases for m in maps], ["contract_id", "entity_id", "group_id"], ["base_cents", "cent_days"]
+    )
+    baselines = _sum_frames(
+        [m.baselines for m in maps],
+        ["contract_id", "entity_id"],
+        ["baseline_cost_cents", "baseline_member_month_units"],
+    )
+    return pools, baselines
+
+
+def _parts(work: Path, name: str) -> list[Path]:
+    folder = work / "parts" / name
+    return sorted(folder.glob("part-*.parquet")) if folder.exists() else []
+
+
+def _schema(paths: Sequence[Path]) -> pa.Schema | None:
+    schemas = [pq.read_schema(p) for p in paths]
+    if not schemas:
+        return None
+    widest = max(schemas, key=lambda s: len(s.names))  # the first of the widest, in part order
+    fields: dict[str, pa.Field] = {f.name: f for f in widest}
+    for schema in schemas:
+        for f in schema:
+            if f.name not in fields or pa.types.is_null(fields[f.name].type):
+                fields[f.name] = f
+    names = list(widest.names) + [n for n in fields if n not in widest.names]
+    return pa.schema([fields[n].with_nullable(True) for n in names])
+
+
+def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    columns = [
+        table[f.name].cast(f.type) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
+        for f in schema
+    ]
+    return pa.table(columns, schema=schema)
+
+
+def output_parts(work: Path, name: str) -> tuple[pa.Schema, Iterator[pa.Table]]:
+    """The schema and the streamed parts of ``attribution`` or ``member_costs``."""
+    paths = _parts(work, name)
+    schema = _schema(paths)
+    if schema is None:
+        empty = pa.table({"contract_id": pa.array([], pa.string())})
+        return empty.schema, iter([empty])
+    return schema, (_conform(pq.read_table(p), schema) for p in paths)
+
+
+def rejects_parts(work: Path, partitions: int, shared: pa.Table) -> Iterator[pa.Table]:
+    """Each partition's rejects (validation and kernel), sorted; the broadcast tables' first."""
+    folders = [work / "parts" / "rejects-v", work / "parts" / "rejects-k"]
+    produced = False
+    if shared.num_rows:
+        produced = True
+        yield concat_rejects([shared]).sort_by([(c, "ascending") for c in REJECT_ORDER])
+    for p in range(partitions):
+        found = [
+            pq.read_table(f / f"part-{p:06d}.parquet")
+            for f in folders
+            if (f / f"part-{p:06d}.parquet").exists()
+        ]
+        if found:
+            produced = True
+            yield concat_rejects(found).sort_by([(c, "ascending") for c in REJECT_ORDER])
+    if not produced:
+        yield empty_rejects()
+
+
+def rejects_schema() -> pa.Schema:
+    return REJECTS_SCHEMA
+
+
+def member_cost_rows(work: Path) -> pl.DataFrame:
+    """The member cost columns ``settle_plans`` reads, from every partition's part."""
+    paths = _parts(work, "member_costs")
+    schema = _schema(paths)
+    if schema is None:
+        return pl.DataFrame({"contract_id": pl.Series([], dtype=pl.String)})
+    keep = [n for n in _SETTLE_COLUMNS if n in schema.names]
+    narrow = pa.schema([schema.field(n) for n in keep])
+    tables = [
+        _conform(pq.read_table(p, columns=[c for c in keep if c in pq.read_schema(p).names]), narrow)
+        for p in paths
+    ]
+    frame = pl.from_arrow(pa.concat_tables(tables))
+    assert isinstance(frame, pl.DataFrame)
+    return frame

@@ -1,0 +1,51 @@
+"""The stages as Ray tasks, and waiting for them with progress.
+
+Each task retries up to :data:`MAX_RETRIES` times when its worker or node dies
+(``max_retries``); an exception raised by the task itself (a user mistake in the data, a bug)
+is not retried and fails the job.  Tasks write their files under deterministic names, so a
+retry rewrites the same files and the result is unchanged.  A failed task's exception reaches
+the caller unwrapped (a :class:`~settle.engine.errors.UserError` stays one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import ray
+from ray.exceptions import RayTaskError
+
+from settle.cluster import stages
+from settle.engine.errors import SettleError
+
+__all__ = ["MAX_RETRIES", "gather", "map_task", "partition_task", "validate_task"]
+
+MAX_RETRIES = 3
+_T = TypeVar("_T")
+
+partition_task = ray.remote(max_retries=MAX_RETRIES)(stages.partition_stage)
+validate_task = ray.remote(max_retries=MAX_RETRIES)(stages.validate_stage)
+map_task = ray.remote(max_retries=MAX_RETRIES)(stages.map_stage)
+
+
+def gather(refs: Sequence[Any], on_done: Callable[[int, Any], None] | None = None) -> list[Any]:
+    """Results of ``refs`` in order, calling ``on_done(index, result)`` as each finishes."""
+    index = {ref: i for i, ref in enumerate(refs)}
+    results: list[Any] = [None] * len(refs)
+    pending = list(refs)
+    try:
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            for ref in done:
+                value = ray.get(ref)
+                results[index[ref]] = value
+                if on_done is not None:
+                    on_done(index[ref], value)
+    except RayTaskError as exc:
+        for ref in pending:
+            ray.cancel(ref)
+        cause = getattr(exc, "cause", None)
+        if isinstance(cause, SettleError):
+            raise cause from None
+        raise
+    return results

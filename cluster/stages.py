@@ -1,0 +1,342 @@
+"""The work of each stage, as plain functions (Ray runs them as tasks; a one-shard job runs
+them in the driver process).  Everything a stage writes goes under the job's work folder with
+a deterministic name, first to a temporary name and then renamed, so a retried task simply
+rewrites the same files.
+
+Work folder layout::
+
+    pieces/<table>/p=<k>/<task>-<seq>.parquet   raw rows of partition k (partition stage)
+    validated/s<shard>/<table>.parquet          a shard's accepted canonical rows
+    parts/rejects-v/part-<k>.parquet            validation rejects of partition k
+    parts/rejects-k/part-<k>.parquet            kernel rejects of partition k
+    parts/attribution/part-<k>.parquet          partition k's attribution, sorted
+    parts/member_costs/part-<k>.parquet         partition k's member costs, sorted
+
+Validation runs **per partition** (with the partition's accepted eligibility members and the
+roster's NPIs): every table check is member-local, so a row's fate depends only on its own
+partition and never on which partitions share a shard.  (One consequence, the same at any
+shard count: two claim lines with the same duplicate key but different members are both kept
+when the members fall in different partitions.)
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from settle.cluster.outputs import PARQUET_OPTIONS
+from settle.cluster.partitioning import keyed_partitions, partitions_of
+from settle.cluster.plan import InputTask
+from settle.engine.errors import SettleSystemError
+from settle.engine.pipeline.plan import ContractPlan
+from settle.engine.pipeline.shard import PopulationFacts, map_shard, population_facts
+from settle.engine.readers import InputFile, iter_file
+from settle.engine.rejects import concat_rejects
+from settle.engine.validate import validate_batches
+from settle.engine.validate_cross import IdSet, id_set
+
+__all__ = [
+    "MapResult",
+    "SettledFacts",
+    "ShardContext",
+    "ValidateResult",
+    "map_stage",
+    "partition_stage",
+    "validate_stage",
+]
+
+_SORT = {
+    "attribution": ("contract_id", "member_id"),
+    "member_costs": ("contract_id", "member_id", "group_id"),
+}
+REJECT_ORDER = ("table", "source_file", "row_number", "reason")
+
+
+@dataclass(frozen=True)
+class ShardContext:
+    """What every task of one job needs (sent once through Ray's object store)."""
+
+    work: str
+    partitions: int
+    plans: list[ContractPlan]
+    tables: tuple[str, ...]  # member-keyed tables of the job, in validation order
+    column_maps: dict[str, dict[str, str]]
+    stratifiers: tuple[str, ...]
+    roster: pa.Table
+    roster_npis: IdSet
+    partitioned: bool
+    files: dict[str, list[InputFile]] = field(default_factory=dict)  # read directly when not partitioned
+
+
+@dataclass(frozen=True)
+class ValidateResult:
+    """Round 1 of a shard: per-table counts and the population facts."""
+
+    counts: dict[str, tuple[int, int, dict[str, int]]]  # table -> (read, accepted, rejects by reason)
+    facts: PopulationFacts
+    claim_lines_read: int
+
+
+@dataclass(frozen=True)
+class MapResult:
+    """Round 2 of a shard: the compact figures the reduce needs."""
+
+    pool_bases: pa.Table
+    baselines: pa.Table
+    claim_lines: int
+    kernel_rejects: int
+    rejected_paid_cents: int
+    unused_lines: int
+    unused_paid_cents: int
+
+
+@dataclass
+class SettledFacts(PopulationFacts):
+    """Population facts as a map task needs them: the truncation thresholds already computed
+    on the driver (so the member-level totals are not shipped to every task)."""
+
+    thresholds: dict[str, int | None] = field(default_factory=dict)
+
+    def threshold(self, plan: ContractPlan) -> int | None:
+        if plan.contract_id in self.thresholds:
+            return self.thresholds[plan.contract_id]
+        return super().threshold(plan)
+
+
+def _write(table: pa.Table, path: Path) -> None:
+    """Write atomically (temporary name, then rename): a retried task rewrites the same file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
+    pq.write_table(table, tmp, **PARQUET_OPTIONS)
+    os.replace(tmp, path)
+
+
+# --- partition stage ----------------------------------------------------------------------
+
+
+def _split(batch: pa.Table, parts: np.ndarray) -> Iterator[tuple[int, pa.Table]]:
+    """Rows of ``batch`` per partition, each in the batch's row order."""
+    order = np.argsort(parts, kind="stable")
+    found, starts = np.unique(parts[order], return_index=True)
+    ends = [*starts[1:], len(order)]
+    for p, a, b in zip(found, starts, ends, strict=True):
+        yield int(p), batch.take(pa.array(order[a:b]))
+
+
+def partition_stage(ctx: ShardContext, task: InputTask) -> tuple[dict[int, int], int]:
+    """Split the raw rows of a task's files by partition into piece files.
+
+    Returns rows per partition and rows read.  A partition's rows keep file and row order; a
+    change of raw schema between files starts a new piece (``<task>-<seq>``)."""
+    writers: dict[int, tuple[pq.ParquetWriter, Path, Path, pa.Schema]] = {}
+    seq: Counter[int] = Counter()
+    rows: Counter[int] = Counter()
+    finished: list[tuple[Path, Path]] = []
+    read = 0
+
+    def close(p: int) -> None:
+        writer, tmp, final, _ = writers.pop(p)
+        writer.close()
+        finished.append((tmp, final))
+
+    root = Path(ctx.work) / "pieces" / task.table
+    try:
+        for f in task.files:
+            batches = iter_file(
+                f,
+                task.table,
+                column_map=ctx.column_maps.get(task.table),
+                stratifiers=ctx.stratifiers,
+            )
+            for batch in batches:
+                read += batch.num_rows
+                if batch.num_rows == 0:
+                    continue
+                for p, part in _split(batch, partitions_of(batch, task.table, ctx.partitions)):
+                    if p in writers and writers[p][3] != part.schema:
+                        close(p)
+                        seq[p] += 1
+                    if p not in writers:
+                        final = root / f"p={p}" / f"{task.index:06d}-{seq[p]:04d}.parquet"
+                        final.parent.mkdir(parents=True, exist_ok=True)
+                        tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex[:8]}")
+                        writers[p] = (pq.ParquetWriter(tmp, part.schema), tmp, final, part.schema)
+                    writers[p][0].write_table(part)
+                    rows[p] += part.num_rows
+        for p in sorted(writers):
+            close(p)
+        for tmp, final in finished:
+            os.replace(tmp, final)
+    finally:
+        for writer, tmp, _, _ in writers.values():
+            writer.close()
+            tmp.unlink(missing_ok=True)
+    return dict(rows), read
+
+
+# --- round 1: validate ----------------------------------------------------------------------
+
+
+class _Source:
+    """Raw batches of one (table, partition): piece files, or the input files split in memory."""
+
+    def __init__(self, ctx: ShardContext) -> None:
+        self.ctx = ctx
+        self._direct: dict[str, dict[int, list[pa.Table]]] = {}
+
+    def batches(self, table: str, p: int) -> list[pa.Table]:
+        if self.ctx.partitioned:
+            folder = Path(self.ctx.work) / "pieces" / table / f"p={p}"
+            if not folder.exists():
+                return []
+            return [pq.read_table(path) for path in sorted(folder.glob("*.parquet"))]
+        if table not in self._direct:
+            split: dict[int, list[pa.Table]] = {}
+            for f in self.ctx.files.get(table, []):
+                for batch in iter_file(
+                    f, table, column_map=self.ctx.column_maps.get(table), stratifiers=self.ctx.stratifiers
+                ):
+                    for q, part in _split(batch, partitions_of(batch, table, self.ctx.partitions)):
+                        split.setdefault(q, []).append(part)
+            self._direct[table] = split
+        return self._direct[table].get(p, [])
+
+
+def validate_stage(ctx: ShardContext, shard: int, start: int, stop: int) -> ValidateResult:
+    """Validate partitions ``start..stop`` table by table, write the shard's accepted rows and
+    each partition's rejects, and compute the shard's population facts."""
+    source = _Source(ctx)
+    accepted: dict[str, list[pa.Table]] = {t: [] for t in ctx.tables}
+    read: Counter[str] = Counter()
+    kept: Counter[str] = Counter()
+    reasons: dict[str, Counter[str]] = {t: Counter() for t in ctx.tables}
+    for p in range(start, stop):
+        members: IdSet | None = None
+        rejects = []
+        for table in ctx.tables:
+            first = table == "eligibility"
+            tv = validate_batches(
+                table,
+                source.batches(table, p),
+                stratifiers=ctx.stratifiers,
+                members=None if first else members,
+                roster_npis=None if first else ctx.roster_npis,
+            )
+            if first:
+                members = id_set(tv.accepted["member_id"])
+            accepted[table].append(tv.accepted)
+            rejects.append(tv.rejects)
+            read[table] += tv.counts.read
+            kept[table] += tv.counts.accepted
+            reasons[table].update(tv.counts.rejected_by_reason)
+        found = concat_rejects(rejects)
+        if found.num_rows:
+            _write(_sorted_rejects(found), _part(ctx, "rejects-v", p))
+    tables = {t: pa.concat_tables(parts) for t, parts in accepted.items()}
+    for table, rows in tables.items():
+        _write(rows, Path(ctx.work) / "validated" / f"s{shard:05d}" / f"{table}.parquet")
+    facts = PopulationFacts()
+    if any(plan.needs_population_pass for plan in ctx.plans) and _has_members(tables):
+        facts = population_facts(ctx.plans, {**tables, "roster": ctx.roster})
+        # Only the cost column feeds the threshold: the member ids stay in the task.
+        facts.member_totals = {
+            k: [t.select("completed_cost_cents") for t in v] for k, v in facts.member_totals.items()
+        }
+    counts = {t: (read[t], kept[t], dict(reasons[t])) for t in ctx.tables}
+    return ValidateResult(counts, facts, read["medical_claim"])
+
+
+def _has_members(tables: dict[str, pa.Table]) -> bool:
+    """Whether the shard has anything for the kernels (they need eligibility and claims)."""
+    elig, claims = tables.get("eligibility"), tables.get("medical_claim")
+    if elig is None or claims is None or (elig.num_rows == 0 and claims.num_rows == 0):
+        return False
+    if elig.num_rows == 0 or claims.num_rows == 0:
+        raise SettleSystemError(
+            "a shard holds eligibility without claims (or claims without eligibility); "
+            "the job's partitions are too small for its data: run it with fewer partitions"
+        )
+    return True
+
+
+# --- round 2: map -----------------------------------------------------------------------------
+
+
+def map_stage(ctx: ShardContext, shard: int, start: int, stop: int, facts: PopulationFacts) -> MapResult:
+    """Run every contract's kernels over the shard's accepted rows; write the member-level
+    outputs per partition; return the compact figures."""
+    folder = Path(ctx.work) / "validated" / f"s{shard:05d}"
+    tables = {t: pq.read_table(folder / f"{t}.parquet") for t in ctx.tables}
+    empty = pa.table({"contract_id": pa.array([], pa.string())})
+    if not _has_members(tables):
+        return MapResult(empty, empty, 0, 0, 0, 0, 0)
+    # Polars 2.1's streaming engine panics ("assertion failed: i < self.len()", binview) in
+    # the attribution kernel's voluntary-alignment join on some shards; the in-memory engine
+    # computes the same result.  Reported to the engine's owners; remove when fixed.
+    with pl.Config(engine_affinity="in-memory"):
+        out = map_shard(ctx.plans, {**tables, "roster": ctx.roster}, facts)
+    for name in ("attribution", "member_costs"):
+        table: pa.Table = getattr(out, name)
+        if table.num_rows == 0:
+            continue
+        frame = pl.from_arrow(table)
+        assert isinstance(frame, pl.DataFrame)
+        parts = keyed_partitions(table["member_id"], ctx.partitions)
+        frame = frame.with_columns(pl.Series("__p", parts))
+        for (p,), rows in frame.partition_by("__p", as_dict=True, maintain_order=True).items():
+            sorted_rows = rows.drop("__p").sort(*_SORT[name])
+            _write(sorted_rows.to_arrow(), _part(ctx, name, int(p)))
+    if out.rejects.num_rows:
+        for p, rows in _route_rejects(ctx, out.rejects, tables):
+            _write(_sorted_rejects(rows), _part(ctx, "rejects-k", p))
+    return MapResult(
+        pool_bases=out.pool_bases,
+        baselines=out.baselines,
+        claim_lines=out.claim_lines,
+        kernel_rejects=out.rejects.num_rows,
+        rejected_paid_cents=out.rejected_paid_cents,
+        unused_lines=out.unused_lines,
+        unused_paid_cents=out.unused_paid_cents,
+    )
+
+
+def _route_rejects(
+    ctx: ShardContext, rejects: pa.Table, tables: dict[str, pa.Table]
+) -> Iterator[tuple[int, pa.Table]]:
+    """Kernel rejects per partition, through the member id of the accepted row they name."""
+    found = pl.from_arrow(rejects)
+    assert isinstance(found, pl.DataFrame)
+    routed = []
+    for (name,), rows in found.partition_by("table", as_dict=True, maintain_order=True).items():
+        source = pl.from_arrow(tables[str(name)].select(["_source_file", "_row_number", "member_id"]))
+        assert isinstance(source, pl.DataFrame)
+        joined = rows.join(
+            source.rename({"_source_file": "source_file", "_row_number": "row_number"}),
+            on=["source_file", "row_number"],
+            how="left",
+            maintain_order="left",
+        )
+        routed.append(joined)
+    every = pl.concat(routed)
+    parts = keyed_partitions(every["member_id"].to_arrow(), ctx.partitions)
+    every = every.with_columns(pl.Series("__p", parts)).drop("member_id")
+    for (p,), rows in every.partition_by("__p", as_dict=True, maintain_order=True).items():
+        yield int(p), rows.drop("__p").to_arrow()
+
+
+def _sorted_rejects(rejects: pa.Table) -> pa.Table:
+    table = concat_rejects([rejects])
+    return table.sort_by([(c, "ascending") for c in REJECT_ORDER])
+
+
+def _part(ctx: ShardContext, name: str, p: int) -> Path:
+    return Path(ctx.work) / "parts" / name / f"part-{p:06d}.parquet"

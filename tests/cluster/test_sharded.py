@@ -1,0 +1,123 @@
+"""A sharded job settles exactly like the in-process pipeline, at any shard count and for any
+file layout of the same book; bad rows are rejected and counted; missing inputs are named."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from settle.cluster.job import run_job
+from settle.engine.errors import MissingInputError
+from settle.engine.job import load_job
+from settle.engine.pipeline.run import settle_in_process
+from settle.engine.synth import generate
+
+# 900 members make about 26,000 claim lines: with 2,000 lines per partition that is
+# ceil(26,000 / 2,000) = 13 -> 16 partitions, enough for 7 shards.
+LINES = 2_000
+_KEYS = {
+    "attribution": ["contract_id", "member_id"],
+    "member_costs": ["contract_id", "member_id", "group_id"],
+    "rejects": ["table", "source_file", "row_number", "reason"],
+}
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.name != "manifest.json"}
+
+
+def _same_content(folder: Path, reference: dict[str, object]) -> None:
+    """Each output table holds the in-process result's rows (the member-level ones in another
+    row order: partition by partition)."""
+    for name, table in reference.items():
+        got = pl.read_parquet(folder / f"{name}.parquet")
+        expected = pl.from_arrow(table)
+        assert isinstance(expected, pl.DataFrame)
+        keys = _KEYS.get(name)
+        if keys:
+            got, expected = got.sort(keys), expected.sort(keys)
+        assert got.columns == expected.columns, name
+        assert got.equals(expected), name
+
+
+@pytest.mark.usefixtures("ray_session")
+def test_one_and_seven_shards_and_the_feed_layout_write_identical_files(
+    books: dict[str, Path], tmp_path: Path
+) -> None:
+    job = load_job(books["by_group"] / "job.yaml")
+    one = run_job(job, tmp_path / "one", shards=1, partition_lines=LINES)
+    seven = run_job(job, tmp_path / "seven", shards=7, partition_lines=LINES)
+    feed = run_job(load_job(books["feed"] / "job.yaml"), tmp_path / "feed", shards=3, partition_lines=LINES)
+    assert one.manifest["plan"]["partitions"] == 16
+    assert one.manifest["plan"]["shards"] == 1 and not one.manifest["plan"]["partition_stage"]
+    assert seven.manifest["plan"]["shards"] == 7 and seven.manifest["plan"]["partition_stage"]
+    assert sum(seven.manifest["plan"]["shard_claim_lines"]) == seven.result.counts["claim_lines"]
+    reference = _files(tmp_path / "one")
+    assert sorted(reference) == [
+        "attribution.parquet",
+        "ledger.parquet",
+        "member_costs.parquet",
+        "rejects.parquet",
+        "statements.json",
+        "statements.parquet",
+    ]
+    assert _files(tmp_path / "seven") == reference
+    assert _files(tmp_path / "feed") == reference
+    assert seven.result.counts == one.result.counts
+    # The feed has other files, so only the per-table file counts differ.
+    for name, counts in feed.result.counts["tables"].items():
+        assert {**counts, "files": 0} == {**one.result.counts["tables"][name], "files": 0}
+
+
+@pytest.mark.usefixtures("ray_session")
+def test_outputs_equal_the_in_process_pipeline(books: dict[str, Path], tmp_path: Path) -> None:
+    job = load_job(books["by_group"] / "job.yaml")
+    reference = settle_in_process(job)
+    outcome = run_job(job, tmp_path / "out", shards=5, partition_lines=LINES)
+    out = tmp_path / "out"
+    assert (out / "statements.json").read_text() == reference.statements_json
+    _same_content(out, reference.tables)
+    assert outcome.result.counts == reference.counts
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["counts"] == reference.counts
+
+
+@pytest.mark.usefixtures("ray_session")
+def test_bad_rows_are_rejected_and_counted(books: dict[str, Path], tmp_path: Path) -> None:
+    job = load_job(books["bad"] / "job.yaml")
+    outcome = run_job(job, tmp_path / "out", shards=4, partition_lines=1_000)
+    counts = json.loads((tmp_path / "out" / "manifest.json").read_text())["counts"]
+    medical = counts["tables"]["medical_claim"]
+    assert medical["accepted"] + medical["rejected"] == medical["read"]
+    # 12 injected rows cycle through 10 kinds: missing_value, negative without original,
+    # duplicate and service outside enrollment twice, the other six once; bad_code covers the
+    # HCPCS and NPI kinds.  The two outside-enrollment lines of this book have service dates
+    # outside every contract's range, so they are counted as unused lines, not rejected.
+    assert medical["rejected_by_reason"] == {
+        "missing_value": 2,
+        "bad_code": 2,
+        "end_before_start": 1,
+        "duplicate_line": 2,
+        "negative_allowed_without_original": 2,
+        "missing_member": 1,
+    }
+    assert counts["rejects_after_validation"] == 0 and counts["unused_claim_lines"] == 2
+    rejects = pl.read_parquet(tmp_path / "out" / "rejects.parquet")
+    assert rejects.height == 10
+    assert set(rejects["table"]) == {"medical_claim"}
+    assert outcome.result.counts == settle_in_process(job).counts
+
+
+def test_a_missing_input_names_its_path(tmp_path: Path) -> None:
+    summary = generate(tmp_path / "book", members=300, seed=2)
+    text = summary.job_path.read_text().replace(
+        "medical_claim: medical_claim/", "medical_claim: gone/claims/"
+    )
+    summary.job_path.write_text(text)
+    with pytest.raises(MissingInputError, match="gone/claims"):
+        run_job(load_job(summary.job_path), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["book"]
