@@ -1,0 +1,62 @@
+"""The member hash, the partition count and the packing of partitions into shards."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+from hypothesis import given
+from hypothesis import strategies as st
+
+from settle.cluster.partitioning import partition_count, partitions_of, stable_hash
+from settle.cluster.plan import pack
+
+_MASK = (1 << 64) - 1
+
+
+def _reference(text: str) -> int:
+    """FNV-1a 64 then MurmurHash3's fmix64, one byte at a time in plain Python."""
+    h = 0xCBF29CE484222325
+    for byte in text.encode():
+        h = ((h ^ byte) * 0x100000001B3) & _MASK
+    h ^= h >> 33
+    h = (h * 0xFF51AFD7ED558CCD) & _MASK
+    h ^= h >> 33
+    h = (h * 0xC4CEB9FE1A85EC53) & _MASK
+    return h ^ (h >> 33)
+
+
+@given(st.lists(st.text(max_size=30), max_size=40))
+def test_hash_is_fnv1a_then_fmix64(values: list[str]) -> None:
+    assert [int(h) for h in stable_hash(pa.array(values, pa.string()))] == [_reference(v) for v in values]
+
+
+def test_partition_of_the_canonical_member_id() -> None:
+    # " M1" is M1 once stripped, as validation parses it; a missing id goes to partition 0.
+    raw = pa.table({"member_id": [" M1", "M1", None, ""]})
+    parts = partitions_of(raw, "medical_claim", 8)
+    assert parts[0] == parts[1] == _reference("M1") % 8
+    assert list(parts[2:]) == [0, 0]
+
+
+def test_partition_count_is_a_power_of_two_of_the_lines() -> None:
+    assert partition_count(0) == 1
+    assert partition_count(2_000_000) == 1  # ceil(2M / 2M) = 1
+    assert partition_count(2_000_001) == 2  # ceil = 2
+    assert partition_count(28_800_000) == 16  # ceil(14.4) = 15 -> 16
+    assert partition_count(26_000, 2_000) == 16  # 13 -> 16
+
+
+def test_pack_cuts_where_the_running_total_reaches_each_share() -> None:
+    # 10 partitions of 10 lines, 3 shards: cuts once 100/3 (at 40) and 200/3 (at 70) are reached.
+    assert pack([10] * 10, 3) == [(0, 4), (4, 7), (7, 10)]
+    # More shards than partitions: one partition each.
+    assert pack([5, 0, 7], 9) == [(0, 1), (1, 2), (2, 3)]
+    assert pack([100, 1, 1, 1], 2) == [(0, 1), (1, 4)]
+
+
+@given(st.lists(st.integers(0, 1000), min_size=1, max_size=50), st.integers(1, 60))
+def test_pack_covers_every_partition_once_in_order(lines: list[int], shards: int) -> None:
+    ranges = pack(lines, shards)
+    assert len(ranges) == min(shards, len(lines))
+    assert ranges[0][0] == 0 and ranges[-1][1] == len(lines)
+    assert all(a < b for a, b in ranges)
+    assert all(ranges[i][1] == ranges[i + 1][0] for i in range(len(ranges) - 1))
