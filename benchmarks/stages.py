@@ -14,12 +14,18 @@ stage at a time, so that each stage's seconds can be told apart:
 * **settle**: the contract kind's statements and ledger (``reduce.settle_plans``);
 * **write**: the output tables as zstd Parquet into a temporary folder.
 
+``python -m benchmarks.stages JOB.yaml`` prints :func:`run_stages`'s result as JSON; the
+suite runs it so, one process per repetition, so that no memory is carried from one
+measurement to the next.
+
 The job's own stage timer (``settle_in_process``) lumps these into validate / map / settle;
 this split does the same work once more, so its total is close to, not equal to, a job's.
 """
 
 from __future__ import annotations
 
+import json
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -80,6 +86,7 @@ def run_stages(job_path: Path) -> dict[str, float]:
             members = id_set(checked.accepted["member_id"])
         elif name == "roster":
             npis = id_set(checked.accepted["npi"])
+        batches.clear()  # the raw rows are not needed any more (1M members: several GB)
     frames = {n: pl.DataFrame(t) for n, t in tables.items()}
     elig, claims = frames["eligibility"], frames["medical_claim"]
     mm = timed("member_months", lambda: member_months(elig, rules.period, rules.cost.member_months))
@@ -114,3 +121,7 @@ def run_stages(job_path: Path) -> dict[str, float]:
 
     timed("write", write)
     return {name: round(seconds.get(name, 0.0), 3) for name in STAGES}
+
+
+if __name__ == "__main__":
+    print(json.dumps(run_stages(Path(sys.argv[1]))))

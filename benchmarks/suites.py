@@ -11,7 +11,10 @@ Every Settle figure is also given as a ratio to the references' best seconds of 
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +27,7 @@ from benchmarks.machine import load_average
 from benchmarks.ref_duckdb import duckdb_reference
 from benchmarks.ref_polars import polars_reference
 from benchmarks.ref_settle import compare, settle_core
-from benchmarks.stages import STAGES, run_stages
+from benchmarks.stages import STAGES
 
 __all__ = ["Context", "add_ratios", "e2e", "references", "stages"]
 
@@ -112,7 +115,7 @@ def e2e(ctx: Context, data: Path) -> dict[str, Any]:
 
 def stages(ctx: Context) -> dict[str, Any]:
     """Best seconds per stage over ``repeat`` runs, and each stage's share of their sum."""
-    runs = [run_stages(ctx.book.bench_job) for _ in range(ctx.repeat)]
+    runs = [_stages_in_child(ctx.book.bench_job) for _ in range(ctx.repeat)]
     best = {name: min(r[name] for r in runs) for name in STAGES}
     total = sum(best.values())
     shares = {name: round(best[name] / total, 3) if total else 0.0 for name in STAGES}
@@ -127,6 +130,21 @@ def stages(ctx: Context) -> dict[str, Any]:
     }
 
 
+def _stages_in_child(job: Path) -> dict[str, float]:
+    repo = Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.stages", str(job)],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"stages failed ({done.returncode}): {done.stderr[-2000:]}")
+    seconds: dict[str, float] = json.loads(done.stdout.splitlines()[-1])
+    return seconds
+
+
 def add_ratios(figures: dict[str, Any]) -> dict[str, Any]:
     """Every Settle time divided by the DuckDB and the Polars reference's best time."""
     refs = figures.get("references", {})
@@ -135,9 +153,9 @@ def add_ratios(figures: dict[str, Any]) -> dict[str, Any]:
     if "settle_kernels" in refs:
         settle["settle_kernels"] = refs["settle_kernels"]["seconds"]
     for mode in ("warm", "cold"):
-        if mode in figures.get("e2e", {}):
+        if "seconds" in figures.get("e2e", {}).get(mode, {}):
             settle[f"e2e_{mode}"] = figures["e2e"][mode]["seconds"]
-    if "stages" in figures:
+    if "seconds" in figures.get("stages", {}):
         settle["stages_total"] = figures["stages"]["total_seconds"]
         settle.update({f"stage_{k}": v for k, v in figures["stages"]["seconds"].items()})
     return {
