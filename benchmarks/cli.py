@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +68,11 @@ def run_size(args: argparse.Namespace, members: int, chosen: set[str]) -> dict[s
     print(f"{members:,} members, {ctx.claim_lines:,} claim lines; load average {load_average()}")
     print("references")
     figures["references"] = suites.references(ctx)
-    for name, suite in (("e2e", lambda: suites.e2e(ctx, args.data)), ("stages", lambda: suites.stages(ctx))):
+    runners: dict[str, Callable[[], dict[str, Any]]] = {
+        "e2e": lambda: suites.e2e(ctx, args.data),
+        "stages": lambda: suites.stages(ctx),
+    }
+    for name, suite in runners.items():
         if name in chosen:
             print(name)
             try:
