@@ -52,6 +52,11 @@ def risk_ratio(
     """Publish and return the (capped) risk ratio; 1 when the contract does not risk-adjust."""
     if not risk.adjust:
         return Decimal(1)
+    if agg.member_months == 0:
+        # A cell with no attributed member months (a funded pool whose entity has no members
+        # in the group) has nothing to risk-adjust: its target expenditure is zero anyway.
+        sb.text("risk_ratio_rule", "Risk ratio", "1: no attributed member months to score")
+        return Decimal(1)
     if agg.risk_score is None or agg.baseline_risk_score is None or agg.baseline_risk_score <= 0:
         raise RiskDataError(
             f"contract {contract_id}: entity {agg.entity_id} lacks a performance or a positive baseline "

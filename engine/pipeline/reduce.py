@@ -14,8 +14,8 @@ Rules (the domain text leaves these to us; also in ``docs/pipeline.md``):
 * Quality, from the ``quality`` rows of the contract's quality period: ``quality_score`` where
   given (the mean if an entity has several rows), else the mean of the measure ``score``s;
   ``met_standard`` is the AND of the given values, and true when a score exists but no
-  ``met_standard`` is given.  An entity with no quality row has no score and has not met the
-  standard.
+  ``met_standard`` is given.  An entity with no quality row is scored 0 and has not met the
+  standard: an unreported result earns nothing that quality scales or gates.
 * Premiums (``margin_share``): each group's premiums in the period's months are split across
   that group's members' cells by member months (largest remainder); an entity's premium is
   the sum of its cells.  Without a premiums table the terms' ``premium_pmpm`` applies.
@@ -32,6 +32,7 @@ import pyarrow as pa
 
 from settle.engine.contracts.common import Settlement
 from settle.engine.contracts.inputs import EntityAggregates, GroupWeight, PoolFunding
+from settle.engine.contracts.models import BonusPoolContract, WithholdContract
 from settle.engine.contracts.settle import settle_contract
 from settle.engine.kernels.member_months import MEMBER_MONTH_UNITS
 from settle.engine.kernels.risk import RISK_SCALE
@@ -45,6 +46,11 @@ __all__ = ["Quality", "quality_by_entity", "settle_plans"]
 class Quality:
     score: Decimal | None
     met: bool
+
+
+NO_QUALITY_RESULT = Quality(Decimal(0), False)
+"""An entity with no quality row for the period: scored 0, standard not met (earns nothing
+that quality gates or scales)."""
 
 
 def quality_by_entity(quality: pa.Table | None, period: str) -> dict[str, Quality]:
@@ -164,15 +170,20 @@ def settle_plans(
     quality: pa.Table | None,
     premiums: pa.Table | None,
 ) -> list[Settlement]:
-    """Settle every contract's attributed entities; settlements in (contract, entity, group) order."""
+    """Settle every contract's entities; settlements in (contract, entity, group) order.
+
+    The cells settled are the attributed entity x group cells plus, for pool kinds, every
+    entity x group pool that was funded: money withheld or prefunded for an entity with no
+    attributed member in that group must still be settled (earned or returned).  A cell with
+    members but no funded pool settles a pool of zero."""
     out: list[Settlement] = []
     for plan in plans:
         cells = _cells(member_costs, plan.contract_id).filter(pl.col("entity_id").is_not_null())
         quality_of = quality_by_entity(quality, plan.quality_period)
         premium_of = _premiums(premiums, member_costs, plan)
-        pools = (
-            pool_bases.filter(pl.col("contract_id") == plan.contract_id) if pool_bases.height else pool_bases
-        )
+        pools = _pools_of(plan, pool_bases)
+        if pools is not None and pools.height:
+            cells = _with_pool_cells(cells, pools)
         per_group = plan.contract.settle_per == "entity_group"
         baseline_of = _baseline_pmpms(baselines, plan.contract_id)
         for entity_id in cells["entity_id"].unique().sort():
@@ -196,18 +207,49 @@ def settle_plans(
     return out
 
 
+def _pools_of(plan: ContractPlan, pool_bases: pl.DataFrame) -> pl.DataFrame | None:
+    """The contract's funded pools (None for kinds without pools; possibly empty)."""
+    if not isinstance(plan.contract, WithholdContract | BonusPoolContract):
+        return None
+    if pool_bases.height == 0 or "entity_id" not in pool_bases.columns:
+        return pl.DataFrame(
+            schema={
+                "entity_id": pl.String,
+                "group_id": pl.String,
+                "base_cents": pl.Int64,
+                "cent_days": pl.Int64,
+            }
+        )
+    return pool_bases.filter(pl.col("contract_id") == plan.contract_id)
+
+
+def _with_pool_cells(cells: pl.DataFrame, pools: pl.DataFrame) -> pl.DataFrame:
+    """Add an empty cell (no members, no cost) for every funded pool without attributed members."""
+    missing = pools.select("entity_id", "group_id").join(cells, on=["entity_id", "group_id"], how="anti")
+    if missing.is_empty():
+        return cells
+    empty = missing.with_columns(
+        *(
+            pl.lit(0, dtype=cells.schema[c]).alias(c)
+            for c in cells.columns
+            if c not in ("entity_id", "group_id")
+        )
+    ).select(cells.columns)
+    return pl.concat([cells, empty]).sort("entity_id", "group_id", nulls_last=True)
+
+
 def _settle_unit(
     plan: ContractPlan,
     entity_id: str,
     cells: pl.DataFrame,
-    pools: pl.DataFrame,
+    pools: pl.DataFrame | None,
     quality_of: dict[str, Quality],
     premium_of: dict[tuple[str, str], int],
     per_group: bool,
     baseline_pmpm: Decimal | None,
 ) -> Settlement:
     groups = [str(g) for g in cells["group_id"]]
-    q = quality_of.get(entity_id, Quality(None, False))
+    q = quality_of.get(entity_id, NO_QUALITY_RESULT)
     premium = sum(premium_of.get((entity_id, g), 0) for g in groups) if premium_of else None
     agg = EntityAggregates(
         entity_id=entity_id,
@@ -228,11 +270,13 @@ def _settle_unit(
         ),
     )
     funding: list[PoolFunding] = []
-    if pools.height:
-        mine = pools.filter((pl.col("entity_id") == entity_id) & pl.col("group_id").is_in(groups))
+    if pools is not None:
+        funded = {
+            g: (int(b), int(d))
+            for g, b, d in pools.filter(pl.col("entity_id") == entity_id)
+            .select("group_id", "base_cents", "cent_days")
+            .iter_rows()
+        }
         months = dict(zip(groups, cells["member_month_units"], strict=True))
-        funding = [
-            PoolFunding(g, int(b), int(d), _mm(int(months.get(g, 0))))
-            for g, b, d in mine.select("group_id", "base_cents", "cent_days").sort("group_id").iter_rows()
-        ]
+        funding = [PoolFunding(g, *funded.get(g, (0, 0)), _mm(int(months.get(g, 0)))) for g in sorted(groups)]
     return settle_contract(plan.contract, agg, funding)

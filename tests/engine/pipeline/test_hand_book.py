@@ -15,6 +15,9 @@ Book (performance year 2025, retrospective attribution, CSV inputs):
   - M1 2026-01-05 (service after the period): not in 2025 cost, not in the pool
   - M2 2025-08-01 at TIN 999999999, paid $33.00: after M2's enrollment ended, so rejected as
     service_outside_enrollment, with its paid amount reported
+  - M2 2025-03-01 at entity E2 (NPI 1112223338, TIN 222222222): allowed $10.00, paid $8.00,
+    paid 2025-03-10; M2 still goes to the outside TIN ($100 beats $10), so E2 has no
+    attributed member but a funded withhold pool, and no quality row
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ CLAIMS = [
     "C5,1,professional,M3,2025-06-01,2025-06-30,45.00,60.00,1234567893,111111111,99213,11",
     "C6,1,professional,M1,2026-01-05,2026-01-20,70.00,70.00,1234567893,111111111,99213,11",
     "C7,1,professional,M2,2025-08-01,2025-08-20,33.00,40.00,1245319599,999999999,99213,11",
+    "C8,1,professional,M2,2025-03-01,2025-03-10,8.00,10.00,1112223338,222222222,99213,11",
 ]
 
 CONTRACTS = """
@@ -69,6 +73,7 @@ def result(tmp_path_factory: pytest.TempPathFactory) -> JobResult:
     (root / "roster.csv").write_text(
         "npi,tin,entity_id,specialty_code,effective_date,termination_date\n"
         "1234567893,111111111,E1,08,2024-01-01,\n"
+        "1112223338,222222222,E2,08,2024-01-01,\n"
     )
     (root / "claims.csv").write_text(CLAIM_HEADER + "\n".join(CLAIMS) + "\n")
     (root / "quality.csv").write_text("entity_id,period,quality_score,met_standard\nE1,2025,0.7,true\n")
@@ -96,9 +101,7 @@ def test_every_row_is_accounted_for(result: JobResult) -> None:
 
 
 def test_attribution(result: JobResult) -> None:
-    rows = {
-        r["member_id"]: r for r in result.tables["attribution"].to_pylist() if r["contract_id"] == "wh"
-    }
+    rows = {r["member_id"]: r for r in result.tables["attribution"].to_pylist() if r["contract_id"] == "wh"}
     # M1: $300 of E1 primary care; M3: $50 reversed to 0 plus $60 -> E1; M2: only the outside TIN.
     assert rows["M1"]["entity_id"] == "E1" and rows["M1"]["step"] == "step1"
     assert rows["M3"]["entity_id"] == "E1"
@@ -106,14 +109,23 @@ def test_attribution(result: JobResult) -> None:
 
 
 def test_withhold_pools_interest_and_return(result: JobResult) -> None:
-    statement = next(s.statement for s in result.settlements if s.statement.contract_id == "wh")
+    statement = next(
+        s.statement
+        for s in result.settlements
+        if (s.statement.contract_id, s.statement.entity_id) == ("wh", "E1")
+    )
     # Pool G1 x E1: payments to E1's clinician for G1 members in the period: 80 + 150 = $230.00
     #   -> 5% withheld = $11.50.  M2's $90 went to a non-participating TIN: not withheld.
     # Pool G2 x E1: 40 - 40 (reversal) + 45 = $45.00 -> $2.25.
     # Quality 0.7 between floor 0.5 and target 0.9: earned fraction (0.7-0.5)/0.4 = 0.5.
     # Earned: 5.75 + 1.125 -> per pool rounded half-even: 5.75 and 1.12 -> $6.87 to E1.
     assert statement.amount_cents == 575 + 112
-    entries = [e for s in result.settlements if s.statement.contract_id == "wh" for e in s.entries]
+    entries = [
+        e
+        for s in result.settlements
+        if (s.statement.contract_id, s.statement.entity_id) == ("wh", "E1")
+        for e in s.entries
+    ]
     final = balances(entries)
     assert final["entity:E1"] == 687
     # Interest, simple actual/365 at 3.65% on the withheld amounts, from the day after each paid
@@ -138,3 +150,23 @@ def test_population_payment_member_months(result: JobResult) -> None:
     # Attributed to E1: M1 (12 member months) and M3 (12): 24 x $2.50 = $60.00.
     assert statement.amount_cents == 6000
     assert Decimal(statement.step("member_months").display()) == 24
+
+
+def test_a_funded_pool_without_attributed_members_is_settled(result: JobResult) -> None:
+    # E2 was paid $8.00 for G1's member M2: 5% = $0.40 withheld.  E2 has no quality row, so it
+    # earns nothing; the employer gets the $0.40 back with its interest:
+    #   800c x 477 days (2025-03-10 -> 2026-06-30) = 381,600 cent-days x 5% x 0.0365 / 365
+    #   = 1.908 cents -> $0.02.  Returned: 0.40 + 0.02 = $0.42.
+    settled = [
+        s for s in result.settlements if (s.statement.contract_id, s.statement.entity_id) == ("wh", "E2")
+    ]
+    assert len(settled) == 1
+    assert settled[0].statement.amount_cents == 0
+    final = balances(settled[0].entries)
+    assert final.get("entity:E2", 0) == 0
+    returned = sum(e.amount_cents for e in settled[0].entries if e.debit == "group:G1")
+    assert returned == 42
+    # E2 gets no population payment: nobody is attributed to it.
+    assert not [
+        s for s in result.settlements if (s.statement.contract_id, s.statement.entity_id) == ("pbp", "E2")
+    ]
