@@ -120,8 +120,13 @@ ELIGIBILITY = TableSpec(
     "one enrollment span of one member with one employer group",
     (
         _c("member_id", "id", True, "The payer's member identifier."),
-        _c("group_id", "id", True, "The employer group (a fully-insured book is one group).",
-           aliases=("employer_id",)),
+        _c(
+            "group_id",
+            "id",
+            True,
+            "The employer group (a fully-insured book is one group).",
+            aliases=("employer_id",),
+        ),
         _c("enrollment_start_date", "date", True, "First day of the span."),
         _c("enrollment_end_date", "date", True, "Last day of the span (inclusive)."),
         _c("group_name", "text", False, "The employer group's name."),
