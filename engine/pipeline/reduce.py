@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 import polars as pl
 import pyarrow as pa
@@ -80,14 +81,6 @@ def _mm(units: int) -> Decimal:
     return Decimal(units) / MEMBER_MONTH_UNITS
 
 
-def _ratio(cells: pl.DataFrame, weighted: str, units: str) -> Decimal | None:
-    """An exact member-month-weighted mean score from integer sums (None without scores)."""
-    w, u = cells[weighted].drop_nulls(), cells[units].drop_nulls()
-    if w.is_empty() or u.is_empty() or int(u.sum()) == 0:
-        return None
-    return Decimal(int(w.sum())) / (Decimal(int(u.sum())) * RISK_SCALE)
-
-
 def _cells(member_costs: pl.DataFrame, contract_id: str) -> pl.DataFrame:
     rows = member_costs.filter(pl.col("contract_id") == contract_id)
     has_risk = "risk_weighted_units" in rows.columns and "risk_score_micro" in rows.columns
@@ -133,13 +126,16 @@ def _premiums(
         .agg(pl.col("member_month_units").sum())
         .sort("group_id", "entity_id", nulls_last=True)
     )
+    members: dict[str, list[tuple[str | None, int]]] = {}
+    for group_id, entity_id, units in cells.iter_rows():
+        members.setdefault(group_id, []).append((entity_id, int(units)))
     result: dict[tuple[str, str], int] = {}
     for group_id, total in by_group.iter_rows():
-        part = cells.filter(pl.col("group_id") == group_id)
-        if part.is_empty():
+        part = members.get(group_id)
+        if not part:
             continue
-        shares = allocate(int(total), [int(u) for u in part["member_month_units"]])
-        for entity, share in zip(part["entity_id"], shares, strict=True):
+        shares = allocate(int(total), [units for _, units in part])
+        for (entity, _), share in zip(part, shares, strict=True):
             if entity is not None:
                 result[(entity, group_id)] = result.get((entity, group_id), 0) + share
     return result
@@ -175,29 +171,34 @@ def settle_plans(
     The cells settled are the attributed entity x group cells plus, for pool kinds, every
     entity x group pool that was funded: money withheld or prefunded for an entity with no
     attributed member in that group must still be settled (earned or returned).  A cell with
-    members but no funded pool settles a pool of zero."""
+    members but no funded pool settles a pool of zero.  Cells are read once into plain rows:
+    tens of thousands of units are settled without a frame operation each."""
     out: list[Settlement] = []
     for plan in plans:
         cells = _cells(member_costs, plan.contract_id).filter(pl.col("entity_id").is_not_null())
         quality_of = quality_by_entity(quality, plan.quality_period)
         premium_of = _premiums(premiums, member_costs, plan)
         pools = _pools_of(plan, pool_bases)
-        if pools is not None and pools.height:
-            cells = _with_pool_cells(cells, pools)
+        funded: dict[tuple[str, str], tuple[int, int]] | None = None
+        if pools is not None:
+            cells = _with_pool_cells(cells, pools) if pools.height else cells
+            funded = {
+                (e, g): (int(b), int(d))
+                for e, g, b, d in pools.select("entity_id", "group_id", "base_cents", "cent_days").iter_rows()
+            }
         per_group = plan.contract.settle_per == "entity_group"
         baseline_of = _baseline_pmpms(baselines, plan.contract_id)
-        for entity_id in cells["entity_id"].unique().sort():
-            mine = cells.filter(pl.col("entity_id") == entity_id)
-            units = (
-                [mine] if not per_group else [mine.filter(pl.col("group_id") == g) for g in mine["group_id"]]
-            )
-            for unit in units:
+        by_entity: dict[str, list[dict[str, Any]]] = {}
+        for row in cells.to_dicts():  # sorted by entity, then group
+            by_entity.setdefault(row["entity_id"], []).append(row)
+        for entity_id, rows in by_entity.items():
+            for unit in [[r] for r in rows] if per_group else [rows]:
                 out.append(
                     _settle_unit(
                         plan,
                         entity_id,
                         unit,
-                        pools,
+                        funded,
                         quality_of,
                         premium_of,
                         per_group,
@@ -238,45 +239,51 @@ def _with_pool_cells(cells: pl.DataFrame, pools: pl.DataFrame) -> pl.DataFrame:
     return pl.concat([cells, empty]).sort("entity_id", "group_id", nulls_last=True)
 
 
+def _sum(rows: list[dict[str, Any]], column: str) -> int:
+    return sum(int(r[column]) for r in rows if r[column] is not None)
+
+
+def _mean_score(rows: list[dict[str, Any]], weighted: str, units: str) -> Decimal | None:
+    """An exact member-month-weighted mean score from integer sums (None without scores)."""
+    if all(r[weighted] is None for r in rows) or _sum(rows, units) == 0:
+        return None
+    return Decimal(_sum(rows, weighted)) / (Decimal(_sum(rows, units)) * RISK_SCALE)
+
+
 def _settle_unit(
     plan: ContractPlan,
     entity_id: str,
-    cells: pl.DataFrame,
-    pools: pl.DataFrame | None,
+    rows: list[dict[str, Any]],
+    funded: dict[tuple[str, str], tuple[int, int]] | None,
     quality_of: dict[str, Quality],
     premium_of: dict[tuple[str, str], int],
     per_group: bool,
     baseline_pmpm: Decimal | None,
 ) -> Settlement:
-    groups = [str(g) for g in cells["group_id"]]
+    groups = [str(r["group_id"]) for r in rows]
     q = quality_of.get(entity_id, NO_QUALITY_RESULT)
     premium = sum(premium_of.get((entity_id, g), 0) for g in groups) if premium_of else None
+    weights = tuple(GroupWeight(str(r["group_id"]), _mm(int(r["member_month_units"]))) for r in rows)
     agg = EntityAggregates(
         entity_id=entity_id,
-        member_months=_mm(int(cells["member_month_units"].sum())),
-        actual_cents=int(cells["actual_cents"].sum()),
-        attributed_members=int(cells["attributed_members"].sum()),
+        member_months=_mm(_sum(rows, "member_month_units")),
+        actual_cents=_sum(rows, "actual_cents"),
+        attributed_members=_sum(rows, "attributed_members"),
         group_id=groups[0] if per_group else None,
-        risk_score=_ratio(cells, "rw", "rmm"),
-        baseline_risk_score=_ratio(cells, "brw", "brmm"),
+        risk_score=_mean_score(rows, "rw", "rmm"),
+        baseline_risk_score=_mean_score(rows, "brw", "brmm"),
         quality_score=q.score,
         met_quality_standard=q.met,
         premium_cents=premium,
         baseline_pmpm=baseline_pmpm,
-        groups=()
-        if per_group
-        else tuple(
-            GroupWeight(g, _mm(int(u))) for g, u in zip(groups, cells["member_month_units"], strict=True)
-        ),
+        groups=() if per_group else weights,
     )
-    funding: list[PoolFunding] = []
-    if pools is not None:
-        funded = {
-            g: (int(b), int(d))
-            for g, b, d in pools.filter(pl.col("entity_id") == entity_id)
-            .select("group_id", "base_cents", "cent_days")
-            .iter_rows()
-        }
-        months = dict(zip(groups, cells["member_month_units"], strict=True))
-        funding = [PoolFunding(g, *funded.get(g, (0, 0)), _mm(int(months.get(g, 0)))) for g in sorted(groups)]
+    funding = (
+        []
+        if funded is None
+        else [
+            PoolFunding(w.group_id, *funded.get((entity_id, w.group_id), (0, 0)), w.member_months)
+            for w in sorted(weights, key=lambda w: w.group_id)
+        ]
+    )
     return settle_contract(plan.contract, agg, funding)
