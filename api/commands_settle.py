@@ -188,24 +188,36 @@ def demo(
     ),
     members: Annotated[int, typer.Option("--members", "-n", min=1)] = 50_000,
     seed: Annotated[int, typer.Option("--seed")] = 2025,
-    shards: Annotated[int | None, _SHARDS] = None,
+    shards: Annotated[int | None, _SHARDS] = 2,
+    partition_lines: Annotated[int, _PARTITION_LINES] = 400_000,
 ) -> None:
-    """Generate a synthetic book (50,000 members by default) and settle it with the embedded defaults."""
+    """Generate a synthetic book (50,000 members by default) and settle it with the embedded defaults
+    (a local Ray; small partitions and two shards, so even the small demo book runs sharded)."""
+    import shutil
     import time
 
     from settle.cluster.job import run_job
     from settle.engine.job import load_job
     from settle.engine.synth import generate
 
+    book = out / "book"
+    if (book / "job.yaml").exists() and (book / "contracts.yaml").exists():
+        shutil.rmtree(book)  # a previous demo's book: regenerated, deterministically
     started = time.perf_counter()
     with console.status(f"generating a synthetic book of {members:,} members..."):
-        summary = generate(out / "book", members=members, seed=seed)
+        summary = generate(book, members=members, seed=seed)
     generated = time.perf_counter()
     console.print(
         f"generated {members:,} members, {summary.rows['medical_claim']:,} claim lines in "
         f"{generated - started:.1f} s under {out / 'book'}"
     )
     with _Bar() as bar:
-        outcome = run_job(load_job(summary.job_path), out / "result", progress=bar, shards=shards)
+        outcome = run_job(
+            load_job(summary.job_path),
+            out / "result",
+            progress=bar,
+            shards=shards,
+            partition_lines=partition_lines,
+        )
     _print_summary(outcome)
     console.print(f"settled in {time.perf_counter() - generated:.1f} s")
