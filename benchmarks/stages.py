@@ -11,7 +11,7 @@ stage at a time, so that each stage's seconds can be told apart:
   the order ``validate_job`` uses: eligibility, roster, claims, the rest);
 * **member months**, **attribution**, **cost** (claim costs, per-member totals, truncation
   and the split back to groups): the contract's kernels on the accepted tables;
-* **reduce**: member costs to entity x group cells and entity totals (``stratify.aggregate``);
+* **reduce**: member costs to the settlement cells (``reduce.settlement_cells``);
 * **settle**: the contract kind's statements and ledger (``reduce.settle_plans``);
 * **write**: the output tables as zstd Parquet into a temporary folder.
 
@@ -42,10 +42,9 @@ from settle.engine.kernels.attribution import attribute
 from settle.engine.kernels.cost import claim_costs
 from settle.engine.kernels.member_costs import member_cost_totals, member_costs, truncation_threshold
 from settle.engine.kernels.member_months import member_months
-from settle.engine.kernels.stratify import aggregate
 from settle.engine.ledger import ledger_to_table
 from settle.engine.pipeline.plan import contract_plans
-from settle.engine.pipeline.reduce import settle_plans
+from settle.engine.pipeline.reduce import settle_plans, settlement_cells
 from settle.engine.readers import iter_file, list_input_files
 from settle.engine.statement import statements_to_table
 from settle.engine.validate import validate_batches
@@ -120,10 +119,11 @@ def run_stages(job_path: Path) -> dict[str, float]:
         return member_costs(mm, costs.costs, att, rules.cost, cap)
 
     rows = timed("cost", cost)
-    timed("reduce", lambda: aggregate(rows, plan.contract_id))
     tagged = rows.select(pl.lit(plan.contract_id).alias("contract_id"), pl.all())
+    figures = timed("reduce", lambda: settlement_cells(tagged))
     empty = pl.DataFrame(schema={"contract_id": pl.String})
-    settled = timed("settle", lambda: settle_plans([plan], tagged, empty, empty, tables.get("quality"), None))
+    quality = tables.get("quality")
+    settled = timed("settle", lambda: settle_plans([plan], figures, empty, empty, quality, None))
 
     def write() -> None:
         outputs = {

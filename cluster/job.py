@@ -40,7 +40,7 @@ from settle.cluster.progress import ProgressCallback, ProgressTracker
 from settle.cluster.reduce import (
     combine_counts,
     combine_figures,
-    member_cost_rows,
+    member_cost_cells,
     output_parts,
     rejects_parts,
 )
@@ -245,18 +245,17 @@ def _finish(
 ) -> JobOutcome:
     tracker.enter("reduce")
     pools, baselines = combine_figures(mapped)
-    member_costs = member_cost_rows(work)
+    figures = member_cost_cells(work)
     tracker.enter("settle")
     quality, premiums = broadcast.get("quality"), broadcast.get("premiums")
     settlements = settle_plans(
         plans,
-        member_costs,
+        figures,
         pools,
         baselines,
         quality.accepted if quality is not None else None,
         premiums.accepted if premiums is not None else None,
     )
-    del member_costs
     statements = [s.statement for s in settlements]
     entries = [e for s in settlements for e in s.entries]
     counts = combine_counts(

@@ -10,8 +10,9 @@
   (the widest part's columns first, then any others in order of appearance; a column missing
   from a part is null).  ``rejects`` parts merge the validation and the kernel rejects of the
   partition; rejects of the broadcast tables (roster, quality, premiums) lead partition 0.
-* ``settle_plans`` still takes member-level rows, so :func:`member_cost_rows` reads only the
-  columns it uses from the parts.
+* Settlement figures: :func:`member_cost_cells` reduces each partition's member costs to
+  :class:`~settle.engine.pipeline.reduce.SettlementCells` one part at a time and adds them
+  up, so the driver never holds member-level rows.
 """
 
 from __future__ import annotations
@@ -26,12 +27,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from settle.cluster.stages import REJECT_ORDER, MapResult, ValidateResult
+from settle.engine.pipeline.reduce import SettlementCells, combine_cells, settlement_cells
 from settle.engine.rejects import REJECTS_SCHEMA, RejectReason, TableCounts, concat_rejects, empty_rejects
 
 __all__ = [
     "combine_counts",
     "combine_figures",
-    "member_cost_rows",
+    "member_cost_cells",
     "output_parts",
     "rejects_parts",
 ]
@@ -180,18 +182,12 @@ def rejects_schema() -> pa.Schema:
     return REJECTS_SCHEMA
 
 
-def member_cost_rows(work: Path) -> pl.DataFrame:
-    """The member cost columns ``settle_plans`` reads, from every partition's part."""
-    paths = _parts(work, "member_costs")
-    schema = _schema(paths)
-    if schema is None:
-        return pl.DataFrame({"contract_id": pl.Series([], dtype=pl.String)})
-    keep = [n for n in _SETTLE_COLUMNS if n in schema.names]
-    narrow = pa.schema([schema.field(n) for n in keep])
-    tables = [
-        _conform(pq.read_table(p, columns=[c for c in keep if c in pq.read_schema(p).names]), narrow)
-        for p in paths
-    ]
-    frame = pl.from_arrow(pa.concat_tables(tables))
-    assert isinstance(frame, pl.DataFrame)
-    return frame
+def member_cost_cells(work: Path) -> SettlementCells:
+    """The settlement figures of every partition's member costs, one part at a time."""
+    parts = []
+    for path in _parts(work, "member_costs"):
+        names = pq.read_schema(path).names
+        frame = pl.from_arrow(pq.read_table(path, columns=[c for c in _SETTLE_COLUMNS if c in names]))
+        assert isinstance(frame, pl.DataFrame)
+        parts.append(settlement_cells(frame))
+    return combine_cells(parts)

@@ -40,7 +40,15 @@ from settle.engine.kernels.risk import RISK_SCALE
 from settle.engine.money import allocate
 from settle.engine.pipeline.plan import ContractPlan
 
-__all__ = ["Quality", "quality_by_entity", "settle_plans"]
+__all__ = [
+    "CELL_KEYS",
+    "Quality",
+    "SettlementCells",
+    "combine_cells",
+    "quality_by_entity",
+    "settle_plans",
+    "settlement_cells",
+]
 
 
 @dataclass(frozen=True)
@@ -81,33 +89,91 @@ def _mm(units: int) -> Decimal:
     return Decimal(units) / MEMBER_MONTH_UNITS
 
 
-def _cells(member_costs: pl.DataFrame, contract_id: str) -> pl.DataFrame:
-    rows = member_costs.filter(pl.col("contract_id") == contract_id)
-    has_risk = "risk_weighted_units" in rows.columns and "risk_score_micro" in rows.columns
-    scored = pl.col("risk_score_micro").is_not_null() if has_risk else pl.lit(False)
+CELL_KEYS = ("contract_id", "entity_id", "group_id")
+_CELL_SUMS = ("attributed_members", "member_month_units", "actual_cents", "rw", "rmm", "brw", "brmm")
+
+
+@dataclass(frozen=True)
+class SettlementCells:
+    """What settlement needs from member costs, summed so that shards simply add up.
+
+    ``cells``: per contract x entity (null: unattributed) x group, ``attributed_members``
+    (distinct members), ``member_month_units``, ``actual_cents`` (truncated cost), and the
+    risk sums ``rw``/``rmm`` (performance: score micro-units x member-month units, and the
+    member-month units of scored members) and ``brw``/``brmm`` (baseline).  ``entity_members``:
+    per contract x entity, distinct members over all groups (a member enrolled with two groups
+    is one member of the entity).  Members are shard-local, so both are additive over shards.
+    """
+
+    cells: pl.DataFrame
+    entity_members: pl.DataFrame
+
+
+def settlement_cells(member_costs: pl.DataFrame) -> SettlementCells:
+    """Reduce member-cost rows (any contracts, one shard or all) to :class:`SettlementCells`."""
+    if member_costs.height == 0 or "member_id" not in member_costs.columns:
+        return combine_cells([])
+    names = member_costs.columns
+    has_risk = "risk_weighted_units" in names and "risk_score_micro" in names
+    mm = pl.col("member_month_units").cast(pl.Int128)
     sums = [
-        pl.col("member_id").n_unique().alias("attributed_members"),
-        pl.col("member_month_units").sum(),
-        pl.col("truncated_cost_cents").sum().alias("actual_cents"),
+        pl.col("member_id").n_unique().cast(pl.Int64).alias("attributed_members"),
+        pl.col("member_month_units").sum().cast(pl.Int64),
+        pl.col("truncated_cost_cents").sum().cast(pl.Int64).alias("actual_cents"),
     ]
     if has_risk:
         sums += [
             pl.col("risk_weighted_units").cast(pl.Int128).sum().alias("rw"),
-            pl.col("member_month_units").filter(scored).cast(pl.Int128).sum().alias("rmm"),
+            mm.filter(pl.col("risk_score_micro").is_not_null()).sum().alias("rmm"),
             pl.col("baseline_risk_weighted_units").cast(pl.Int128).sum().alias("brw"),
-            pl.col("member_month_units")
-            .filter(pl.col("baseline_risk_weighted_units").is_not_null())
-            .cast(pl.Int128)
-            .sum()
-            .alias("brmm"),
+            mm.filter(pl.col("baseline_risk_weighted_units").is_not_null()).sum().alias("brmm"),
         ]
     else:
-        sums += [pl.lit(None, dtype=pl.Int128).alias(c) for c in ("rw", "rmm", "brw", "brmm")]
-    return rows.group_by("entity_id", "group_id").agg(sums).sort("entity_id", "group_id", nulls_last=True)
+        sums += [pl.lit(0, dtype=pl.Int128).alias(c) for c in ("rw", "rmm", "brw", "brmm")]
+    cells = member_costs.group_by(*CELL_KEYS).agg(sums)
+    members = (
+        member_costs.filter(pl.col("entity_id").is_not_null())
+        .group_by("contract_id", "entity_id")
+        .agg(pl.col("member_id").n_unique().cast(pl.Int64).alias("attributed_members"))
+    )
+    return combine_cells([SettlementCells(cells, members)])
+
+
+def combine_cells(parts: Sequence[SettlementCells]) -> SettlementCells:
+    """Add up the cells of several shards (exact integer sums), sorted by key."""
+    cell_schema: dict[str, pl.DataType] = {
+        "contract_id": pl.String(),
+        "entity_id": pl.String(),
+        "group_id": pl.String(),
+    }
+    cell_schema |= {c: (pl.Int128() if c in ("rw", "rmm", "brw", "brmm") else pl.Int64()) for c in _CELL_SUMS}
+    member_schema: dict[str, pl.DataType] = {
+        "contract_id": pl.String(),
+        "entity_id": pl.String(),
+        "attributed_members": pl.Int64(),
+    }
+    cells = pl.concat(
+        [
+            pl.DataFrame(schema=cell_schema),
+            *(p.cells.select(list(cell_schema)).cast(pl.Schema(cell_schema)) for p in parts),
+        ]
+    )
+    members = pl.concat(
+        [
+            pl.DataFrame(schema=member_schema),
+            *(p.entity_members.cast(pl.Schema(member_schema)) for p in parts),
+        ]
+    )
+    return SettlementCells(
+        cells.group_by(*CELL_KEYS).agg(pl.col(c).sum() for c in _CELL_SUMS).sort(*CELL_KEYS, nulls_last=True),
+        members.group_by("contract_id", "entity_id")
+        .agg(pl.col("attributed_members").sum())
+        .sort("contract_id", "entity_id"),
+    )
 
 
 def _premiums(
-    premiums: pa.Table | None, member_costs: pl.DataFrame, plan: ContractPlan
+    premiums: pa.Table | None, all_cells: pl.DataFrame, plan: ContractPlan
 ) -> dict[tuple[str, str], int]:
     """Premium cents per (entity, group) cell (rule in the module docstring)."""
     if premiums is None or premiums.num_rows == 0:
@@ -121,9 +187,8 @@ def _premiums(
         .agg(pl.col("premium_cents").sum())
     )
     cells = (
-        member_costs.filter(pl.col("contract_id") == plan.contract_id)
-        .group_by("group_id", "entity_id")
-        .agg(pl.col("member_month_units").sum())
+        all_cells.filter(pl.col("contract_id") == plan.contract_id)
+        .select("group_id", "entity_id", "member_month_units")
         .sort("group_id", "entity_id", nulls_last=True)
     )
     members: dict[str, list[tuple[str | None, int]]] = {}
@@ -160,7 +225,7 @@ def _baseline_pmpms(baselines: pl.DataFrame, contract_id: str) -> dict[str, Deci
 
 def settle_plans(
     plans: Sequence[ContractPlan],
-    member_costs: pl.DataFrame,
+    figures: SettlementCells,
     pool_bases: pl.DataFrame,
     baselines: pl.DataFrame,
     quality: pa.Table | None,
@@ -175,9 +240,16 @@ def settle_plans(
     tens of thousands of units are settled without a frame operation each."""
     out: list[Settlement] = []
     for plan in plans:
-        cells = _cells(member_costs, plan.contract_id).filter(pl.col("entity_id").is_not_null())
+        cells = figures.cells.filter(
+            (pl.col("contract_id") == plan.contract_id) & pl.col("entity_id").is_not_null()
+        ).drop("contract_id")
+        members_of = dict(
+            figures.entity_members.filter(pl.col("contract_id") == plan.contract_id)
+            .select("entity_id", "attributed_members")
+            .iter_rows()
+        )
         quality_of = quality_by_entity(quality, plan.quality_period)
-        premium_of = _premiums(premiums, member_costs, plan)
+        premium_of = _premiums(premiums, figures.cells, plan)
         pools = _pools_of(plan, pool_bases)
         funded: dict[tuple[str, str], tuple[int, int]] | None = None
         if pools is not None:
@@ -203,6 +275,7 @@ def settle_plans(
                         premium_of,
                         per_group,
                         baseline_of.get(entity_id),
+                        None if per_group else members_of.get(entity_id, 0),
                     )
                 )
     return out
@@ -244,8 +317,8 @@ def _sum(rows: list[dict[str, Any]], column: str) -> int:
 
 
 def _mean_score(rows: list[dict[str, Any]], weighted: str, units: str) -> Decimal | None:
-    """An exact member-month-weighted mean score from integer sums (None without scores)."""
-    if all(r[weighted] is None for r in rows) or _sum(rows, units) == 0:
+    """An exact member-month-weighted mean score from integer sums (None without scored months)."""
+    if _sum(rows, units) == 0:
         return None
     return Decimal(_sum(rows, weighted)) / (Decimal(_sum(rows, units)) * RISK_SCALE)
 
@@ -259,7 +332,11 @@ def _settle_unit(
     premium_of: dict[tuple[str, str], int],
     per_group: bool,
     baseline_pmpm: Decimal | None,
+    entity_members: int | None,
 ) -> Settlement:
+    """One settlement unit: an entity's cells (all its groups, or one group's).  The unit's
+    attributed members are the entity's distinct members (``entity_members``) for a whole
+    entity, the cell's own count for one group."""
     groups = [str(r["group_id"]) for r in rows]
     q = quality_of.get(entity_id, NO_QUALITY_RESULT)
     premium = sum(premium_of.get((entity_id, g), 0) for g in groups) if premium_of else None
@@ -268,7 +345,7 @@ def _settle_unit(
         entity_id=entity_id,
         member_months=_mm(_sum(rows, "member_month_units")),
         actual_cents=_sum(rows, "actual_cents"),
-        attributed_members=_sum(rows, "attributed_members"),
+        attributed_members=_sum(rows, "attributed_members") if entity_members is None else entity_members,
         group_id=groups[0] if per_group else None,
         risk_score=_mean_score(rows, "rw", "rmm"),
         baseline_risk_score=_mean_score(rows, "brw", "brmm"),

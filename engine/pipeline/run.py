@@ -18,7 +18,7 @@ from settle.engine.contracts.common import Settlement
 from settle.engine.job import JobDocument
 from settle.engine.ledger import ledger_to_table
 from settle.engine.pipeline.plan import ContractPlan, contract_plans
-from settle.engine.pipeline.reduce import settle_plans
+from settle.engine.pipeline.reduce import settle_plans, settlement_cells
 from settle.engine.pipeline.shard import ShardOutput, map_shard, population_facts
 from settle.engine.rejects import concat_rejects
 from settle.engine.statement import statements_to_json, statements_to_table
@@ -113,7 +113,7 @@ def settle_in_process(job: JobDocument, on_stage: Callable[[str], None] | None =
     t = stage("map", t)
     settlements = settle_plans(
         plans,
-        _frame(shard.member_costs),
+        settlement_cells(_frame(shard.member_costs)),
         _frame(shard.pool_bases),
         _frame(shard.baselines),
         tables.get("quality"),
