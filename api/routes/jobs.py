@@ -13,6 +13,7 @@ from settle.api.auth import Reader, Submitter
 from settle.api.context import context_of
 from settle.api.http_errors import ApiError
 from settle.api.models import JOB_EXAMPLE, ErrorBody, JobPage, JobView
+from settle.api.routes.params import Cursor
 from settle.api.store.jobs import IdempotencyConflict, JobStateConflict
 from settle.api.submission import body_sha256, normalise_job
 
@@ -100,13 +101,9 @@ def list_jobs(
     request: Request,
     key: Reader,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    cursor: Annotated[str | None, Query(description="`next` of the previous page")] = None,
+    cursor: Cursor = None,
 ) -> JobPage:
-    before = None
-    if cursor is not None:
-        if not cursor.isdigit():
-            raise ApiError(422, "cursor must be the `next` value of a previous page", field="cursor")
-        before = int(cursor)
+    before = None if cursor is None else int(cursor)
     found = context_of(request).jobs.list_jobs(key.tenant, limit=limit + 1, before_seq=before)
     page = found[:limit]
     nxt = str(page[-1].seq) if len(found) > limit else None

@@ -12,6 +12,7 @@ from settle.api.context import context_of
 from settle.api.http_errors import ApiError
 from settle.api.models import ErrorBody, StatementPage
 from settle.api.results import GROUPED_TABLES, TABLES, filter_statements, load_statements, stream_output
+from settle.api.routes.params import Cursor
 from settle.api.store.jobs import JobRecord
 from settle.api.store.keys import ApiKey
 
@@ -54,15 +55,11 @@ def statements(
     entity: Annotated[str | None, Query(description="entity id")] = None,
     employer: Annotated[str | None, Query(description="employer group id")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    cursor: Annotated[str | None, Query(description="`next` of the previous page")] = None,
+    cursor: Cursor = None,
 ) -> StatementPage:
     """Statements with their steps, in output order; an employer-scoped key sees only its groups."""
     job = _succeeded(request, job_id, key)
-    start = 0
-    if cursor is not None:
-        if not cursor.isdigit():
-            raise ApiError(422, "cursor must be the `next` value of a previous page", field="cursor")
-        start = int(cursor)
+    start = 0 if cursor is None else int(cursor)
     assert job.output is not None
     kept = filter_statements(
         load_statements(job.output),
