@@ -13,6 +13,12 @@ still settling it, this runner's result is dropped.
 
 `settle serve` runs one runner in a thread (:meth:`Runner.start`); `settle worker` runs it in
 the foreground (:meth:`Runner.run_forever`).
+
+How a job is cut into shards is the runner's, not the job document's (the same book may be
+settled on a laptop or a cluster): ``SETTLE_SHARDS`` and ``SETTLE_PARTITION_LINES`` are the
+runner's ``settle run --shards`` and ``--partition-lines`` (unset: run_job's defaults, one shard
+per 4 million claim lines and 2 million lines per partition).  They change how the work is
+spread, never the outputs (``docs/cluster.md``, "Determinism").
 """
 
 from __future__ import annotations
@@ -27,7 +33,9 @@ from typing import Any
 
 from settle.api import metrics
 from settle.api.http_errors import log_system_error
+from settle.api.settings import SettingsError
 from settle.api.store.jobs import JobRecord, JobStore
+from settle.cluster.partitioning import PARTITION_LINES
 from settle.cluster.progress import Progress
 from settle.engine.errors import UserError
 from settle.engine.job import parse_job
@@ -42,13 +50,40 @@ SYSTEM_FAILURE = (
 )
 
 
-class Runner:
-    """Claims and settles jobs, one at a time."""
+def _positive_env(name: str) -> int | None:
+    """A positive integer from the environment variable ``name``, or ``None`` when unset."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise SettingsError(f"{name} must be a positive whole number, not {raw!r}.", variable=name)
+    return value
 
-    def __init__(self, store: JobStore, *, lease_seconds: float, poll_seconds: float = 1.0) -> None:
+
+class Runner:
+    """Claims and settles jobs, one at a time.
+
+    ``shards`` and ``partition_lines`` default to ``SETTLE_SHARDS`` and ``SETTLE_PARTITION_LINES``
+    (a bad value is a :class:`~settle.api.settings.SettingsError` here, at start-up)."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        *,
+        lease_seconds: float,
+        poll_seconds: float = 1.0,
+        shards: int | None = None,
+        partition_lines: int | None = None,
+    ) -> None:
         self.store = store
         self.lease_seconds = lease_seconds
         self.poll_seconds = poll_seconds
+        self.shards = shards if shards is not None else _positive_env("SETTLE_SHARDS")
+        self.partition_lines = partition_lines or _positive_env("SETTLE_PARTITION_LINES") or PARTITION_LINES
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -118,7 +153,13 @@ class Runner:
         try:
             assert job.output is not None
             document = parse_job(job.document, source="job document")
-            outcome = run_job(document, job.output, progress=on_progress)
+            outcome = run_job(
+                document,
+                job.output,
+                progress=on_progress,
+                shards=self.shards,
+                partition_lines=self.partition_lines,
+            )
             state, counts = "succeeded", outcome.result.counts
         except UserError as exc:
             error = str(exc)
