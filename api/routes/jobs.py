@@ -69,6 +69,8 @@ async def submit_job(
         body = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ApiError(400, f"the body is not valid JSON: {exc}", field="(body)") from None
+    except RecursionError:
+        raise ApiError(400, "the body is not valid JSON: nested too deeply", field="(body)") from None
     ctx = context_of(request)
     document = await run_in_threadpool(normalise_job, body, ctx.settings.resolved_data_roots)
     try:

@@ -33,6 +33,7 @@ from settle.api.routes.results import OUTPUT_NAMES
 from settle.api.runner import Runner
 from settle.api.settings import Settings
 from settle.api.store import JobStore, KeyStore, make_engine, migrate
+from settle.api.submission import MAX_DEPTH
 
 
 @dataclass(frozen=True)
@@ -168,3 +169,49 @@ def test_the_largest_cursor_is_answered(gateway: Gateway) -> None:
             "items": [],
             "next": None,
         }
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"contracts": "book/contr\x00acts.yaml"}, "contracts"),
+        ({"inputs": {"roster": "book/roster\x00.parquet"}}, "inputs.roster"),
+        ({"inputs": {"medical_claim": ["book/medical_claim/", "\x00"]}}, "inputs.medical_claim.1"),
+        ({"name": "synthetic\x00"}, "name"),
+    ],
+)
+def test_a_nul_character_in_the_job_body_is_a_422_naming_the_field(
+    gateway: Gateway, job_body: dict[str, Any], change: dict[str, Any], field: str
+) -> None:
+    """A NUL in a path made ``os.path.realpath`` raise ValueError (500 on every database); any
+    other text with a NUL was stored on SQLite and refused by PostgreSQL (500)."""
+    body = {**job_body, **change}
+    if "inputs" in change:
+        body["inputs"] = {**job_body["inputs"], **change["inputs"]}
+    with gateway.client() as client:
+        answer = client.post("/v1/jobs", json=body)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"]["field"] == field
+
+
+def test_a_deeply_nested_body_is_a_4xx(gateway: Gateway) -> None:
+    with gateway.client() as client:
+        for path in ("/v1/jobs", "/v1/whatif"):
+            answer = client.post(path, content=b"[" * 100_000 + b"]" * 100_000)
+            assert 400 <= answer.status_code < 500, (path, answer.text)
+
+
+def test_a_job_body_nested_past_the_limit_is_a_422_naming_the_field(
+    gateway: Gateway, job_body: dict[str, Any]
+) -> None:
+    """Below the JSON parser's own limit, a deep body could exhaust the stack of the checks
+    that walk it; a job document needs about five levels, 32 are accepted."""
+    deep: Any = "x"
+    for _ in range(MAX_DEPTH):
+        deep = [deep]
+    with gateway.client() as client:
+        answer = client.post("/v1/jobs", json={**job_body, "column_map": {"roster": deep}})
+        assert answer.status_code == 422, answer.text
+        # The body is level 0, column_map 1, roster 2 (the outer list); the list j levels inside
+        # it is at 2 + j and named roster + ".0" * j; the first past 32 is j = 31.
+        assert answer.json()["error"]["field"] == "column_map.roster" + ".0" * (MAX_DEPTH - 1)
