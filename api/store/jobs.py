@@ -7,11 +7,16 @@ died); the claim is ``SELECT … FOR UPDATE SKIP LOCKED`` on PostgreSQL and a ``
 transaction on SQLite, so two runners never claim the same job.  Only the lease holder may
 store progress or finish a job; a cancelled job has no lease, so its runner's result is
 dropped.
+
+Job ids are ``uuid4().hex``: 32 lower-case hexadecimal digits.  :meth:`JobStore.get` and
+:meth:`JobStore.cancel` answer ``None`` for any other string without asking the database
+(PostgreSQL refuses text holding a NUL character, which an HTTP path can carry as ``%00``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -22,9 +27,24 @@ from sqlalchemy.exc import IntegrityError
 from settle.api.store.database import is_postgresql, read_tx, write_tx
 from settle.api.store.tables import as_utc, job_events, jobs, leases, utcnow
 
-__all__ = ["FINAL_STATES", "Claim", "IdempotencyConflict", "JobRecord", "JobStateConflict", "JobStore"]
+__all__ = [
+    "FINAL_STATES",
+    "Claim",
+    "IdempotencyConflict",
+    "JobRecord",
+    "JobStateConflict",
+    "JobStore",
+    "is_job_id",
+]
 
 FINAL_STATES = ("succeeded", "failed", "cancelled")
+
+_JOB_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def is_job_id(text: str) -> bool:
+    """Whether ``text`` has the form of a job id (``uuid4().hex``)."""
+    return _JOB_ID.fullmatch(text) is not None
 
 
 class IdempotencyConflict(Exception):
@@ -166,6 +186,8 @@ class JobStore:
 
     def get(self, job_id: str, *, tenant: str | None = None) -> JobRecord | None:
         """A job by id (``None`` if absent or, with ``tenant``, another tenant's)."""
+        if not is_job_id(job_id):
+            return None
         query = select(jobs).where(jobs.c.id == job_id)
         if tenant is not None:
             query = query.where(jobs.c.tenant == tenant)
@@ -194,6 +216,8 @@ class JobStore:
     def cancel(self, job_id: str, *, tenant: str) -> JobRecord | None:
         """Cancel a queued or running job (a cancelled job stays cancelled); ``None`` if not
         found.  Raises :class:`JobStateConflict` for a job that already succeeded or failed."""
+        if not is_job_id(job_id):
+            return None
         now = utcnow()
         with write_tx(self.engine) as conn:
             row = conn.execute(select(jobs).where(jobs.c.id == job_id, jobs.c.tenant == tenant)).first()

@@ -215,3 +215,38 @@ def test_a_job_body_nested_past_the_limit_is_a_422_naming_the_field(
         # The body is level 0, column_map 1, roster 2 (the outer list); the list j levels inside
         # it is at 2 + j and named roster + ".0" * j; the first past 32 is j = 31.
         assert answer.json()["error"]["field"] == "column_map.roster" + ".0" * (MAX_DEPTH - 1)
+
+
+@pytest.mark.parametrize("job_id", ["%00", "a%00b", "%C2%B2", "x" * 32, "ABCDEF0123456789ABCDEF0123456789"])
+def test_a_job_id_of_another_form_is_a_404(gateway: Gateway, job_id: str) -> None:
+    with gateway.client() as client:
+        for method, path in [
+            ("GET", f"/v1/jobs/{job_id}"),
+            ("DELETE", f"/v1/jobs/{job_id}"),
+            ("GET", f"/v1/jobs/{job_id}/statements"),
+            ("GET", f"/v1/jobs/{job_id}/outputs/manifest.json"),
+        ]:
+            answer = client.request(method, path)
+            assert answer.status_code == 404, (method, path, answer.text)
+
+
+def test_the_store_answers_an_id_holding_a_nul_as_absent(fresh_database_url: str) -> None:
+    """PostgreSQL refused the query (DataError, a 500) for an id holding a NUL character."""
+    engine = make_engine(fresh_database_url)
+    try:
+        store = JobStore(engine)
+        job, _ = store.submit(
+            tenant="t",
+            name="n",
+            document={},
+            body_sha256="0" * 64,
+            idempotency_key=None,
+            output_for=lambda i: f"/results/{i}",
+        )
+        for bad in ("\x00", job.id[:-1] + "\x00", job.id.upper(), job.id + "\n"):
+            assert store.get(bad) is None
+            assert store.get(bad, tenant="t") is None
+            assert store.cancel(bad, tenant="t") is None
+        assert store.get(job.id, tenant="t") == job
+    finally:
+        engine.dispose()
