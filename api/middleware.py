@@ -2,7 +2,9 @@
 
 :class:`BodyLimit` reads a request's body (up to ``SETTLE_MAX_BODY_BYTES``) before the app
 sees it; a larger body, or a larger ``Content-Length``, is answered 413 at once.
-:class:`HttpMetrics` counts requests by method, route template and status, and times them.
+:class:`HttpMetrics` counts requests by method, route template and status, and times them;
+it is also where an unexpected exception ends: logged with its type and frames only (never its
+message, which may quote request data) and answered with a JSON 500.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from settle.api import metrics
-from settle.api.http_errors import error_body
+from settle.api.http_errors import error_body, log_system_error
 
 __all__ = ["BodyLimit", "HttpMetrics"]
 
@@ -78,14 +80,24 @@ class HttpMetrics:
         started = time.perf_counter()
         status = 500
 
+        started_response = False
+
         async def send_status(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started_response
             if message["type"] == "http.response.start":
                 status = message["status"]
+                started_response = True
             await send(message)
 
         try:
             await self.app(scope, receive, send_status)
+        except Exception as exc:
+            # Answer the 500 here instead of letting the exception reach the server, whose log
+            # line would print the exception's message (which may quote request data).
+            log_system_error(f"{scope.get('method', '')} {scope.get('path', '')} failed", exc)
+            status = 500
+            if not started_response:
+                await _send_json(send, 500, error_body("internal", "internal error; see the server logs"))
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or "(unmatched)"
