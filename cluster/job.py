@@ -4,7 +4,10 @@ Stages (``docs/cluster.md``): **plan** (contracts, input files, partition count 
 claim lines, shard count) -> **partition** (only with more than one shard: Ray tasks split the
 member-keyed tables into per-partition pieces) -> **validate** (a task per shard: per-partition
 validation, accepted rows kept for the map, population facts) -> **map** (a task per shard:
-the kernels; member-level outputs written per partition by the task) -> **reduce** (figures
+the kernels; member-level outputs written per partition by the task; when no contract needs
+population facts, i.e. no percentile truncation and no risk renormalisation, validate and map
+are one task per shard, reported as the ``validate`` stage, and the accepted rows never touch
+the disk) -> **reduce** (figures
 summed on the driver) -> **settle** -> **write** (output files assembled partition by
 partition, published in one step with ``manifest.json``).
 
@@ -33,6 +36,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from settle.cluster import plan as cluster_plan
 from settle.cluster.outputs import OutputWriter
 from settle.cluster.partitioning import PARTITION_LINES, claim_lines, partition_count
 from settle.cluster.plan import MEMBER_TABLES, InputTask, JobPlan, default_shards, input_tasks, pack
@@ -52,7 +56,7 @@ from settle.engine.pipeline.plan import contract_plans
 from settle.engine.pipeline.reduce import settle_plans
 from settle.engine.pipeline.run import JobResult
 from settle.engine.pipeline.shard import PopulationFacts
-from settle.engine.readers import InputFile, list_input_files
+from settle.engine.readers import InputFile, list_input_files, parquet_row_groups
 from settle.engine.rejects import REJECTS_SCHEMA, concat_rejects
 from settle.engine.statement import statements_to_json, statements_to_table
 from settle.engine.validate import TableValidation, validate_table
@@ -171,12 +175,23 @@ def _facts(plans: list[Any], validated: list[ValidateResult]) -> SettledFacts:
     return SettledFacts(member_totals={}, risk=merged.risk, thresholds=thresholds)
 
 
+def _needs_population(ctx: ShardContext) -> bool:
+    """Whether the job needs two rounds (population facts between validation and the kernels);
+    without them each shard validates and runs the kernels in one task."""
+    return any(p.needs_population_pass for p in ctx.plans)
+
+
 def _run_here(
     ctx: ShardContext, plan: JobPlan, tracker: ProgressTracker
 ) -> tuple[list[ValidateResult], list[MapResult]]:
-    from settle.cluster.stages import map_stage, validate_stage
+    from settle.cluster.stages import map_stage, validate_map_stage, validate_stage
 
     tracker.enter("validate", shards_total=1)
+    if not _needs_population(ctx):
+        first, second = validate_map_stage(ctx, 0, 0, ctx.partitions)
+        tracker.shard_done(first.claim_lines_read)
+        plan.shard_lines = [first.claim_lines_read]
+        return [first], [second]
     validated = [validate_stage(ctx, 0, 0, ctx.partitions)]
     tracker.shard_done(validated[0].claim_lines_read)
     plan.shard_lines = [validated[0].claim_lines_read]
@@ -192,7 +207,7 @@ def _run_on_ray(
 ) -> tuple[list[ValidateResult], list[MapResult]]:
     import ray
 
-    from settle.cluster.remote import gather, map_task, partition_task, validate_task
+    from settle.cluster.remote import gather, map_task, partition_task, validate_map_task, validate_task
     from settle.cluster.runtime import ensure_ray
 
     ensure_ray()
@@ -200,7 +215,14 @@ def _run_on_ray(
     tasks: list[InputTask] = []
     for table in ctx.tables:
         sizes = [f.filesystem.get_file_info(f.path).size or 0 for f in files[table]]
-        tasks += input_tasks(table, files[table], sizes, first=len(tasks))
+        tasks += input_tasks(
+            table,
+            files[table],
+            sizes,
+            first=len(tasks),
+            row_groups=parquet_row_groups,
+            task_bytes=cluster_plan.TASK_BYTES,
+        )
     plan.partition_tasks = len(tasks)
     tracker.enter("partition", shards_total=len(tasks))
 
@@ -217,6 +239,12 @@ def _run_on_ray(
     plan.shard_lines = [sum(lines[a:b]) for a, b in plan.shards]
 
     tracker.enter("validate", shards_total=len(plan.shards))
+    if not _needs_population(ctx):
+        both: list[tuple[ValidateResult, MapResult]] = gather(
+            [validate_map_task.remote(ctx_ref, i, a, b) for i, (a, b) in enumerate(plan.shards)],
+            lambda _, r: tracker.shard_done(r[0].claim_lines_read),
+        )
+        return [v for v, _ in both], [m for _, m in both]
     validated: list[ValidateResult] = gather(
         [validate_task.remote(ctx_ref, i, a, b) for i, (a, b) in enumerate(plan.shards)],
         lambda _, r: tracker.shard_done(r.claim_lines_read),

@@ -9,15 +9,17 @@
   files directly.  Otherwise every member-keyed table is partitioned, because no input layout
   is partitioned by the member hash (a by-group book is not: members move between groups).
 * Partition-stage tasks: the files of each member-keyed table, in sorted order, grouped into
-  consecutive runs of about :data:`TASK_BYTES` (a big file is a task of its own), so a book
-  of many small files does not become thousands of tasks.
+  consecutive runs of about :data:`TASK_BYTES`, so a book of many small files does not become
+  thousands of tasks; a Parquet file bigger than that is cut into consecutive runs of its row
+  groups of about :data:`TASK_BYTES` each, so one big file of a paid-date feed is spread over
+  every core (a CSV file is always one task).
 
 The plan is recorded in the manifest (:meth:`JobPlan.as_dict`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,16 +38,18 @@ __all__ = [
 
 MEMBER_TABLES = ("eligibility", "medical_claim", "pharmacy_claim", "risk_scores", "voluntary_alignment")
 SHARD_LINES = 4_000_000
-TASK_BYTES = 256 << 20
+TASK_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
 class InputTask:
-    """One task of the partition stage: consecutive files of one table."""
+    """One task of the partition stage: consecutive files of one table, or the row groups
+    ``[start, stop)`` of one Parquet file."""
 
     table: str
     index: int
     files: tuple[InputFile, ...]
+    row_groups: tuple[int, int] | None = None
 
 
 @dataclass
@@ -97,18 +101,55 @@ def pack(lines: Sequence[int], shards: int) -> list[tuple[int, int]]:
 
 
 def input_tasks(
-    table: str, files: Sequence[InputFile], sizes: Sequence[int], first: int = 0
+    table: str,
+    files: Sequence[InputFile],
+    sizes: Sequence[int],
+    first: int = 0,
+    row_groups: Callable[[InputFile], Sequence[tuple[int, int]]] | None = None,
+    task_bytes: int = TASK_BYTES,
 ) -> list[InputTask]:
-    """Group a table's sorted files into partition-stage tasks of about :data:`TASK_BYTES`."""
+    """Group a table's sorted files into partition-stage tasks of about ``task_bytes``.
+
+    ``row_groups(file)`` gives (rows, bytes) per row group of a Parquet file; it is asked only
+    for files bigger than ``task_bytes``, which are cut into runs of row groups."""
     tasks: list[InputTask] = []
     run: list[InputFile] = []
     run_bytes = 0
+
+    def add(files: tuple[InputFile, ...], groups: tuple[int, int] | None = None) -> None:
+        tasks.append(InputTask(table, first + len(tasks), files, groups))
+
     for f, size in zip(files, sizes, strict=True):
-        if run and run_bytes + size > TASK_BYTES:
-            tasks.append(InputTask(table, first + len(tasks), tuple(run)))
+        if size > task_bytes and f.format == "parquet" and row_groups is not None:
+            if run:
+                add(tuple(run))
+                run, run_bytes = [], 0
+            for span in _row_group_runs([b for _, b in row_groups(f)], task_bytes * 2 // 3, size):
+                add((f,), span)
+            continue
+        if run and run_bytes + size > task_bytes:
+            add(tuple(run))
             run, run_bytes = [], 0
         run.append(f)
         run_bytes += size
     if run:
-        tasks.append(InputTask(table, first + len(tasks), tuple(run)))
+        add(tuple(run))
     return tasks
+
+
+def _row_group_runs(group_bytes: Sequence[int], task_bytes: int, file_bytes: int) -> list[tuple[int, int]]:
+    """Consecutive ``[start, stop)`` runs of row groups of about ``task_bytes`` of the file each
+    (row-group sizes are uncompressed; they are scaled to the file's size)."""
+    total = sum(group_bytes)
+    if not group_bytes or total <= 0:
+        return [(0, len(group_bytes))]
+    scale = file_bytes / total
+    runs: list[tuple[int, int]] = []
+    start, acc = 0, 0.0
+    for i, b in enumerate(group_bytes):
+        if i > start and acc + b * scale > task_bytes:
+            runs.append((start, i))
+            start, acc = i, 0.0
+        acc += b * scale
+    runs.append((start, len(group_bytes)))
+    return runs

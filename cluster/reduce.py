@@ -24,8 +24,8 @@ from typing import Any
 
 import polars as pl
 import pyarrow as pa
-import pyarrow.parquet as pq
 
+from settle.cluster.spill import SUFFIX, read_spill, read_spill_schema
 from settle.cluster.stages import REJECT_ORDER, MapResult, ValidateResult
 from settle.engine.pipeline.reduce import SettlementCells, combine_cells, settlement_cells
 from settle.engine.rejects import REJECTS_SCHEMA, RejectReason, TableCounts, concat_rejects, empty_rejects
@@ -123,11 +123,11 @@ def combine_figures(maps: Sequence[MapResult]) -> tuple[pl.DataFrame, pl.DataFra
 
 def _parts(work: Path, name: str) -> list[Path]:
     folder = work / "parts" / name
-    return sorted(folder.glob("part-*.parquet")) if folder.exists() else []
+    return sorted(folder.glob(f"part-*{SUFFIX}")) if folder.exists() else []
 
 
 def _schema(paths: Sequence[Path]) -> pa.Schema | None:
-    schemas = [pq.read_schema(p) for p in paths]
+    schemas = [read_spill_schema(p) for p in paths]
     if not schemas:
         return None
     widest = max(schemas, key=lambda s: len(s.names))  # the first of the widest, in part order
@@ -155,7 +155,7 @@ def output_parts(work: Path, name: str) -> tuple[pa.Schema, Iterator[pa.Table]]:
     if schema is None:
         empty = pa.table({"contract_id": pa.array([], pa.string())})
         return empty.schema, iter([empty])
-    return schema, (_conform(pq.read_table(p), schema) for p in paths)
+    return schema, (_conform(read_spill(p), schema) for p in paths)
 
 
 def rejects_parts(work: Path, partitions: int, shared: pa.Table) -> Iterator[pa.Table]:
@@ -167,9 +167,7 @@ def rejects_parts(work: Path, partitions: int, shared: pa.Table) -> Iterator[pa.
         yield concat_rejects([shared]).sort_by([(c, "ascending") for c in REJECT_ORDER])
     for p in range(partitions):
         found = [
-            pq.read_table(f / f"part-{p:06d}.parquet")
-            for f in folders
-            if (f / f"part-{p:06d}.parquet").exists()
+            read_spill(f / f"part-{p:06d}{SUFFIX}") for f in folders if (f / f"part-{p:06d}{SUFFIX}").exists()
         ]
         if found:
             produced = True
@@ -186,8 +184,8 @@ def member_cost_cells(work: Path) -> SettlementCells:
     """The settlement figures of every partition's member costs, one part at a time."""
     parts = []
     for path in _parts(work, "member_costs"):
-        names = pq.read_schema(path).names
-        frame = pl.from_arrow(pq.read_table(path, columns=[c for c in _SETTLE_COLUMNS if c in names]))
+        names = read_spill_schema(path).names
+        frame = pl.from_arrow(read_spill(path, columns=[c for c in _SETTLE_COLUMNS if c in names]))
         assert isinstance(frame, pl.DataFrame)
         parts.append(settlement_cells(frame))
     return combine_cells(parts)

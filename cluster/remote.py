@@ -18,7 +18,7 @@ from ray.exceptions import RayTaskError
 from settle.cluster import stages
 from settle.engine.errors import SettleError
 
-__all__ = ["MAX_RETRIES", "gather", "map_task", "partition_task", "validate_task"]
+__all__ = ["MAX_RETRIES", "gather", "map_task", "partition_task", "validate_map_task", "validate_task"]
 
 MAX_RETRIES = 3
 _T = TypeVar("_T")
@@ -26,6 +26,7 @@ _T = TypeVar("_T")
 partition_task = ray.remote(max_retries=MAX_RETRIES)(stages.partition_stage)
 validate_task = ray.remote(max_retries=MAX_RETRIES)(stages.validate_stage)
 map_task = ray.remote(max_retries=MAX_RETRIES)(stages.map_stage)
+validate_map_task = ray.remote(max_retries=MAX_RETRIES)(stages.validate_map_stage)
 
 
 def gather(refs: Sequence[Any], on_done: Callable[[int, Any], None] | None = None) -> list[Any]:

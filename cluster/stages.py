@@ -5,12 +5,14 @@ rewrites the same files.
 
 Work folder layout::
 
-    pieces/<table>/p=<k>/<task>-<seq>.parquet   raw rows of partition k (partition stage)
-    validated/s<shard>/<table>.parquet          a shard's accepted canonical rows
-    parts/rejects-v/part-<k>.parquet            validation rejects of partition k
-    parts/rejects-k/part-<k>.parquet            kernel rejects of partition k
-    parts/attribution/part-<k>.parquet          partition k's attribution, sorted
-    parts/member_costs/part-<k>.parquet         partition k's member costs, sorted
+    pieces/<table>/p=<k>/<task>-<seq>.arrow     raw rows of partition k (partition stage)
+    validated/s<shard>/<table>.arrow            a shard's accepted canonical rows
+    parts/rejects-v/part-<k>.arrow              validation rejects of partition k
+    parts/rejects-k/part-<k>.arrow              kernel rejects of partition k
+    parts/attribution/part-<k>.arrow            partition k's attribution, sorted
+    parts/member_costs/part-<k>.arrow           partition k's member costs, sorted
+
+These are spill files (:mod:`settle.cluster.spill`: Arrow IPC, LZ4), not Parquet.
 
 Validation runs **per partition** (with the partition's accepted eligibility members and the
 roster's NPIs): every table check is member-local, so a row's fate depends only on its own
@@ -21,8 +23,6 @@ when the members fall in different partitions.)
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -31,11 +31,10 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from settle.cluster.outputs import PARQUET_OPTIONS
 from settle.cluster.partitioning import keyed_partitions, partitions_of
 from settle.cluster.plan import InputTask
+from settle.cluster.spill import SUFFIX, SpillWriter, read_spill, write_spill
 from settle.engine.errors import SettleSystemError
 from settle.engine.pipeline.plan import ContractPlan
 from settle.engine.pipeline.shard import PopulationFacts, map_shard, population_facts
@@ -51,6 +50,7 @@ __all__ = [
     "ValidateResult",
     "map_stage",
     "partition_stage",
+    "validate_map_stage",
     "validate_stage",
 ]
 
@@ -114,10 +114,7 @@ class SettledFacts(PopulationFacts):
 
 def _write(table: pa.Table, path: Path) -> None:
     """Write atomically (temporary name, then rename): a retried task rewrites the same file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
-    pq.write_table(table, tmp, **PARQUET_OPTIONS)
-    os.replace(tmp, path)
+    write_spill(table, path)
 
 
 # --- partition stage ----------------------------------------------------------------------
@@ -137,16 +134,13 @@ def partition_stage(ctx: ShardContext, task: InputTask) -> tuple[dict[int, int],
 
     Returns rows per partition and rows read.  A partition's rows keep file and row order; a
     change of raw schema between files starts a new piece (``<task>-<seq>``)."""
-    writers: dict[int, tuple[pq.ParquetWriter, Path, Path, pa.Schema]] = {}
+    writers: dict[int, SpillWriter] = {}
     seq: Counter[int] = Counter()
     rows: Counter[int] = Counter()
-    finished: list[tuple[Path, Path]] = []
     read = 0
 
     def close(p: int) -> None:
-        writer, tmp, final, _ = writers.pop(p)
-        writer.close()
-        finished.append((tmp, final))
+        writers.pop(p).close()
 
     root = Path(ctx.work) / "pieces" / task.table
     try:
@@ -156,30 +150,26 @@ def partition_stage(ctx: ShardContext, task: InputTask) -> tuple[dict[int, int],
                 task.table,
                 column_map=ctx.column_maps.get(task.table),
                 stratifiers=ctx.stratifiers,
+                row_groups=task.row_groups,
             )
             for batch in batches:
                 read += batch.num_rows
                 if batch.num_rows == 0:
                     continue
                 for p, part in _split(batch, partitions_of(batch, task.table, ctx.partitions)):
-                    if p in writers and writers[p][3] != part.schema:
+                    if p in writers and writers[p].schema != part.schema:
                         close(p)
                         seq[p] += 1
                     if p not in writers:
-                        final = root / f"p={p}" / f"{task.index:06d}-{seq[p]:04d}.parquet"
-                        final.parent.mkdir(parents=True, exist_ok=True)
-                        tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex[:8]}")
-                        writers[p] = (pq.ParquetWriter(tmp, part.schema), tmp, final, part.schema)
-                    writers[p][0].write_table(part)
+                        final = root / f"p={p}" / f"{task.index:06d}-{seq[p]:04d}{SUFFIX}"
+                        writers[p] = SpillWriter(final, part.schema)
+                    writers[p].write(part)
                     rows[p] += part.num_rows
         for p in sorted(writers):
             close(p)
-        for tmp, final in finished:
-            os.replace(tmp, final)
     finally:
-        for writer, tmp, _, _ in writers.values():
-            writer.close()
-            tmp.unlink(missing_ok=True)
+        for writer in writers.values():
+            writer.discard()
     return dict(rows), read
 
 
@@ -198,7 +188,7 @@ class _Source:
             folder = Path(self.ctx.work) / "pieces" / table / f"p={p}"
             if not folder.exists():
                 return []
-            return [pq.read_table(path) for path in sorted(folder.glob("*.parquet"))]
+            return [read_spill(path) for path in sorted(folder.glob(f"*{SUFFIX}"))]
         if table not in self._direct:
             split: dict[int, list[pa.Table]] = {}
             for f in self.ctx.files.get(table, []):
@@ -214,6 +204,24 @@ class _Source:
 def validate_stage(ctx: ShardContext, shard: int, start: int, stop: int) -> ValidateResult:
     """Validate partitions ``start..stop`` table by table, write the shard's accepted rows and
     each partition's rejects, and compute the shard's population facts."""
+    result, tables = _validate(ctx, start, stop, population=True)
+    for table, rows in tables.items():
+        _write(rows, Path(ctx.work) / "validated" / f"s{shard:05d}" / f"{table}{SUFFIX}")
+    return result
+
+
+def validate_map_stage(
+    ctx: ShardContext, shard: int, start: int, stop: int
+) -> tuple[ValidateResult, MapResult]:
+    """Both rounds in one task, for a job none of whose contracts needs the population facts:
+    the accepted rows go straight from validation to the kernels, never through the disk."""
+    result, tables = _validate(ctx, start, stop, population=False)
+    return result, _map(ctx, tables, PopulationFacts())
+
+
+def _validate(
+    ctx: ShardContext, start: int, stop: int, *, population: bool
+) -> tuple[ValidateResult, dict[str, pa.Table]]:
     source = _Source(ctx)
     accepted: dict[str, list[pa.Table]] = {t: [] for t in ctx.tables}
     read: Counter[str] = Counter()
@@ -242,17 +250,15 @@ def validate_stage(ctx: ShardContext, shard: int, start: int, stop: int) -> Vali
         if found.num_rows:
             _write(_sorted_rejects(found), _part(ctx, "rejects-v", p))
     tables = {t: pa.concat_tables(parts) for t, parts in accepted.items()}
-    for table, rows in tables.items():
-        _write(rows, Path(ctx.work) / "validated" / f"s{shard:05d}" / f"{table}.parquet")
     facts = PopulationFacts()
-    if any(plan.needs_population_pass for plan in ctx.plans) and _has_members(tables):
+    if population and any(plan.needs_population_pass for plan in ctx.plans) and _has_members(tables):
         facts = population_facts(ctx.plans, {**tables, "roster": ctx.roster})
         # Only the cost column feeds the threshold: the member ids stay in the task.
         facts.member_totals = {
             k: [t.select("completed_cost_cents") for t in v] for k, v in facts.member_totals.items()
         }
     counts = {t: (read[t], kept[t], dict(reasons[t])) for t in ctx.tables}
-    return ValidateResult(counts, facts, read["medical_claim"])
+    return ValidateResult(counts, facts, read["medical_claim"]), tables
 
 
 def _has_members(tables: dict[str, pa.Table]) -> bool:
@@ -275,7 +281,10 @@ def map_stage(ctx: ShardContext, shard: int, start: int, stop: int, facts: Popul
     """Run every contract's kernels over the shard's accepted rows; write the member-level
     outputs per partition; return the compact figures."""
     folder = Path(ctx.work) / "validated" / f"s{shard:05d}"
-    tables = {t: pq.read_table(folder / f"{t}.parquet") for t in ctx.tables}
+    return _map(ctx, {t: read_spill(folder / f"{t}{SUFFIX}") for t in ctx.tables}, facts)
+
+
+def _map(ctx: ShardContext, tables: dict[str, pa.Table], facts: PopulationFacts) -> MapResult:
     empty = pa.table({"contract_id": pa.array([], pa.string())})
     if not _has_members(tables):
         return MapResult(empty, empty, 0, 0, 0, 0, 0)
@@ -339,4 +348,4 @@ def _sorted_rejects(rejects: pa.Table) -> pa.Table:
 
 
 def _part(ctx: ShardContext, name: str, p: int) -> Path:
-    return Path(ctx.work) / "parts" / name / f"part-{p:06d}.parquet"
+    return Path(ctx.work) / "parts" / name / f"part-{p:06d}{SUFFIX}"

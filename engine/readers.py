@@ -57,6 +57,7 @@ __all__ = [
     "iter_file",
     "iter_tables",
     "list_input_files",
+    "parquet_row_groups",
     "read_table",
 ]
 
@@ -317,15 +318,26 @@ def iter_file(
     column_map: Mapping[str, str] | None = None,
     stratifiers: Sequence[str] = (),
     batch_rows: int = DEFAULT_BATCH_ROWS,
+    row_groups: tuple[int, int] | None = None,
 ) -> Iterator[pa.Table]:
-    """Yield the raw rows of one file in batches (at least one batch, possibly empty)."""
+    """Yield the raw rows of one file in batches (at least one batch, possibly empty).
+
+    ``row_groups``: only the Parquet row groups ``[start, stop)`` of the file (so several
+    tasks can share one big file); the provenance row numbers stay those of the whole file."""
     if table not in TABLES:
         raise KeyError(f"unknown table {table!r}")
+    if row_groups is not None and file.format != "parquet":
+        raise ValueError("row_groups applies to Parquet files only")
     strat = tuple(stratifiers) if table == "eligibility" else ()
-    reader = _iter_parquet if file.format == "parquet" else _iter_csv
     offset = 0
     try:
-        for batch in reader(file, table, dict(column_map or {}), strat, batch_rows):
+        if file.format == "parquet":
+            batches, offset = _iter_parquet(
+                file, table, dict(column_map or {}), strat, batch_rows, row_groups
+            )
+        else:
+            batches = _iter_csv(file, table, dict(column_map or {}), strat, batch_rows)
+        for batch in batches:
             yield _with_provenance(batch, file.display, offset)
             offset += batch.num_rows
     except InputFileError:
@@ -389,21 +401,53 @@ def concat_raw(parts: Iterable[pa.Table]) -> pa.Table:
     return pa.concat_tables(out) if out else pa.table({})
 
 
-def _iter_parquet(
-    file: InputFile, table: str, column_map: dict[str, str], strat: tuple[str, ...], batch_rows: int
-) -> Iterator[pa.Table]:
+def parquet_row_groups(file: InputFile) -> list[tuple[int, int]]:
+    """(rows, compressed bytes) of each row group of a Parquet file, from its footer."""
     with file.filesystem.open_input_file(file.path) as handle:
+        meta = pq.ParquetFile(handle).metadata
+        return [
+            (meta.row_group(i).num_rows, meta.row_group(i).total_byte_size)
+            for i in range(meta.num_row_groups)
+        ]
+
+
+def _iter_parquet(
+    file: InputFile,
+    table: str,
+    column_map: dict[str, str],
+    strat: tuple[str, ...],
+    batch_rows: int,
+    row_groups: tuple[int, int] | None,
+) -> tuple[Iterator[pa.Table], int]:
+    """The batches of the file (or of its row groups ``[start, stop)``) and the number of
+    rows before the first of them.  The footer is read, and the types checked, right away."""
+    handle = file.filesystem.open_input_file(file.path)
+    try:
         pf = pq.ParquetFile(handle)
         schema = pf.schema_arrow
         plan = _plan(file, schema.names, table, column_map, strat)
         _check_types(file, schema, plan, table, strat)
-        columns = [f for f, _ in plan.select]
-        produced = False
-        for batch in pf.iter_batches(batch_size=batch_rows, columns=columns):
-            produced = True
-            yield _shape(pa.Table.from_batches([batch]), plan)
-        if not produced:
-            yield _shape(schema.empty_table().select(columns), plan)
+        meta = pf.metadata
+        start, stop = row_groups if row_groups is not None else (0, meta.num_row_groups)
+        offset = sum(meta.row_group(i).num_rows for i in range(start))
+    except BaseException:
+        handle.close()
+        raise
+
+    def batches() -> Iterator[pa.Table]:
+        with handle:
+            columns = [f for f, _ in plan.select]
+            produced = False
+            if stop > start:
+                for batch in pf.iter_batches(
+                    batch_size=batch_rows, columns=columns, row_groups=range(start, stop)
+                ):
+                    produced = True
+                    yield _shape(pa.Table.from_batches([batch]), plan)
+            if not produced:
+                yield _shape(schema.empty_table().select(columns), plan)
+
+    return batches(), offset
 
 
 def _iter_csv(

@@ -5,9 +5,11 @@ from __future__ import annotations
 import pyarrow as pa
 from hypothesis import given
 from hypothesis import strategies as st
+from pyarrow.fs import LocalFileSystem
 
 from settle.cluster.partitioning import partition_count, partitions_of, stable_hash
-from settle.cluster.plan import pack
+from settle.cluster.plan import _row_group_runs, input_tasks, pack
+from settle.engine.readers import InputFile
 
 _MASK = (1 << 64) - 1
 
@@ -60,3 +62,36 @@ def test_pack_covers_every_partition_once_in_order(lines: list[int], shards: int
     assert ranges[0][0] == 0 and ranges[-1][1] == len(lines)
     assert all(a < b for a, b in ranges)
     assert all(ranges[i][1] == ranges[i + 1][0] for i in range(len(ranges) - 1))
+
+
+def _file(name: str, fmt: str = "parquet") -> InputFile:
+    return InputFile(display=name, path=name, format=fmt, filesystem=LocalFileSystem())  # type: ignore[arg-type]
+
+
+def test_small_files_are_grouped_and_a_big_parquet_file_is_cut_into_row_group_runs() -> None:
+    files = [_file("a"), _file("b"), _file("big"), _file("c"), _file("huge.csv", "csv")]
+    sizes = [30, 30, 250, 30, 500]
+    # big: four row groups of 100 uncompressed bytes each, scaled to 250 file bytes = 62.5
+    # each; runs of at most 100 * 2 // 3 = 66 file bytes -> one group per task.
+    tasks = input_tasks(
+        "medical_claim", files, sizes, first=3, row_groups=lambda f: [(10, 100)] * 4, task_bytes=100
+    )
+    assert [(t.index, [f.display for f in t.files], t.row_groups) for t in tasks] == [
+        (3, ["a", "b"], None),
+        (4, ["big"], (0, 1)),
+        (5, ["big"], (1, 2)),
+        (6, ["big"], (2, 3)),
+        (7, ["big"], (3, 4)),
+        (8, ["c"], None),
+        (9, ["huge.csv"], None),
+    ]
+
+
+def test_row_group_runs_cover_every_group_once_in_order() -> None:
+    # scale 111 / 111 = 1: 10 + 50 = 60 fits 60; + 5 would not -> (0, 2); 5 + 5 + 40 + 1 = 51.
+    runs = _row_group_runs([10, 50, 5, 5, 40, 1], task_bytes=60, file_bytes=111)
+    assert runs == [(0, 2), (2, 6)]
+    # scale 222 / 111 = 2 -> 20, 100, 10, 10, 80, 2: 20 + 100 > 100 -> (0, 1); 100 + 10 -> (1, 2);
+    # 10 + 10 + 80 = 100 fits, + 2 does not -> (2, 5); 2 -> (5, 6).
+    runs = _row_group_runs([10, 50, 5, 5, 40, 1], task_bytes=100, file_bytes=222)
+    assert runs == [(0, 1), (1, 2), (2, 5), (5, 6)]

@@ -7,11 +7,16 @@ import json
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
+import yaml
 
+from settle.cluster import plan as cluster_plan
 from settle.cluster.job import run_job
 from settle.engine.errors import MissingInputError
 from settle.engine.job import load_job
+from settle.engine.pipeline.plan import contract_plans
 from settle.engine.pipeline.run import settle_in_process
 from settle.engine.synth import generate
 
@@ -121,3 +126,65 @@ def test_a_missing_input_names_its_path(tmp_path: Path) -> None:
         run_job(load_job(summary.job_path), tmp_path / "out")
     assert not (tmp_path / "out").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["book"]
+
+
+def _one_round_job(book: Path, folder: Path) -> Path:
+    """The book's job with only the contracts that need no population facts (no percentile
+    truncation, no renormalised risk): such a job validates and maps in one task per shard."""
+    contracts = yaml.safe_load((book / "contracts.yaml").read_text())["contracts"]
+    kept = [
+        c
+        for c in contracts
+        if "percentile" not in (c.get("cost", {}).get("truncation") or {})
+        and not c.get("risk", {}).get("renormalize", False)
+    ]
+    assert 0 < len(kept) < len(contracts)
+    job = yaml.safe_load((book / "job.yaml").read_text())
+    job["inputs"] = {t: str(book / p) for t, p in job["inputs"].items()}
+    job["contracts"] = kept
+    folder.mkdir()
+    path = folder / "job.yaml"
+    path.write_text(yaml.safe_dump(job))
+    return path
+
+
+@pytest.mark.usefixtures("ray_session")
+def test_a_one_round_job_equals_the_in_process_pipeline_at_any_shard_count(
+    books: dict[str, Path], tmp_path: Path
+) -> None:
+    job = load_job(_one_round_job(books["by_group"], tmp_path / "job"))
+    assert not any(p.needs_population_pass for p in contract_plans(job))
+    reference = settle_in_process(job)
+    one = run_job(job, tmp_path / "one", shards=1, partition_lines=LINES)
+    six = run_job(job, tmp_path / "six", shards=6, partition_lines=LINES)
+    assert six.manifest["plan"]["shards"] == 6 and six.manifest["plan"]["partition_stage"]
+    assert _files(tmp_path / "six") == _files(tmp_path / "one")
+    assert (tmp_path / "six" / "statements.json").read_text() == reference.statements_json
+    _same_content(tmp_path / "six", reference.tables)
+    assert one.result.counts == six.result.counts == reference.counts
+
+
+@pytest.mark.usefixtures("ray_session")
+def test_one_big_claims_file_is_split_by_row_groups_with_the_same_outputs(
+    books: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The feed's claims rewritten as one Parquet file of 2,000-row groups; with tasks of about
+    20 kB the partition stage reads it in many row-group runs, and nothing changes."""
+    book = books["by_group"]
+    claims = pa.concat_tables(
+        pq.read_table(p) for p in sorted((books["feed"] / "medical_claim").glob("*.parquet"))
+    )
+    big = tmp_path / "claims" / "all.parquet"
+    big.parent.mkdir()
+    pq.write_table(claims, big, row_group_size=2_000)
+    job = yaml.safe_load((book / "job.yaml").read_text())
+    job["inputs"] = {t: str(book / p) for t, p in job["inputs"].items()} | {"medical_claim": str(big)}
+    job["contracts"] = str(book / job["contracts"])
+    (tmp_path / "job.yaml").write_text(yaml.safe_dump(job))
+    monkeypatch.setattr(cluster_plan, "TASK_BYTES", 20_000)
+    split = run_job(load_job(tmp_path / "job.yaml"), tmp_path / "split", shards=4, partition_lines=LINES)
+    assert split.manifest["plan"]["partition_tasks"] > 10
+    reference = run_job(load_job(book / "job.yaml"), tmp_path / "one", shards=1, partition_lines=LINES)
+    assert _files(tmp_path / "split") == _files(tmp_path / "one")
+    assert split.result.counts["tables"]["medical_claim"]["read"] == claims.num_rows
+    assert split.result.counts == {**reference.result.counts, "tables": split.result.counts["tables"]}

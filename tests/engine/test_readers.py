@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from settle.engine.errors import InputFileError, MissingInputError
-from settle.engine.readers import iter_file, list_input_files, read_table
+from settle.engine.readers import iter_file, list_input_files, parquet_row_groups, read_table
 
 ELIG_HEADER = "member_id,group_id,enrollment_start_date,enrollment_end_date"
 
@@ -297,3 +297,27 @@ def test_a_single_file_inside_a_partition_folder_keeps_its_partition(tmp_path: P
     path = elig_csv(tmp_path / "group_id=G7" / "part.CSV", "1,2025-01-01,2025-12-31", header=header)
     assert read_table(str(path), "eligibility")["group_id"].to_pylist() == ["G7"]
     assert [f.format for f in list_input_files(str(tmp_path))] == ["csv"]  # upper-case suffix too
+
+
+def test_a_range_of_row_groups_keeps_the_whole_files_row_numbers(tmp_path: Path) -> None:
+    # 25 rows in row groups of 10, 10 and 5: groups [1, 3) are rows 11..25 of the file.
+    ids = [f"M{i:03d}" for i in range(25)]
+    table = pa.table(
+        {
+            "member_id": ids,
+            "group_id": ["G"] * 25,
+            "enrollment_start_date": [dt.date(2025, 1, 1)] * 25,
+            "enrollment_end_date": [dt.date(2025, 12, 31)] * 25,
+        }
+    )
+    path = tmp_path / "e.parquet"
+    pq.write_table(table, path, row_group_size=10)
+    (file,) = list_input_files(str(path))
+    assert parquet_row_groups(file)[0][0] == 10 and [r for r, _ in parquet_row_groups(file)] == [10, 10, 5]
+    part = pa.concat_tables(iter_file(file, "eligibility", row_groups=(1, 3), batch_rows=4))
+    assert part["member_id"].to_pylist() == ids[10:]
+    assert part["_row_number"].to_pylist() == list(range(11, 26))
+    none = pa.concat_tables(iter_file(file, "eligibility", row_groups=(2, 2)))
+    assert none.num_rows == 0 and "member_id" in none.column_names
+    whole = pa.concat_tables(iter_file(file, "eligibility"))
+    assert whole["_row_number"].to_pylist() == list(range(1, 26))
