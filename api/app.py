@@ -2,7 +2,8 @@
 
 On start-up the app connects to the job store, upgrades its schema when
 ``SETTLE_AUTO_MIGRATE`` is true (the default), and, when ``runner`` is true, starts a runner
-thread (`settle serve`'s embedded default; `settle worker` runs runners alone).  The OpenAPI
+thread (`settle serve`'s embedded default; `settle worker` runs runners alone), which settles
+each job in a child process so that the event loop never shares a GIL with a job.  The OpenAPI
 schema lives at ``/openapi.json`` and the interactive docs at ``/docs``.
 """
 
@@ -41,11 +42,15 @@ def create_app(settings: Settings, *, runner: bool | None = None) -> FastAPI:
         engine = make_engine(settings.resolved_database_url)
         if settings.auto_migrate:
             migrate(engine)
-        ctx = AppContext(settings=settings, engine=engine, jobs=JobStore(engine), keys=KeyStore(engine))
+        keys = KeyStore(engine, cache_seconds=settings.key_cache_seconds)
+        ctx = AppContext(settings=settings, engine=engine, jobs=JobStore(engine), keys=keys)
         metrics.register_state_gauge(ctx.jobs.count_by_state)
         if embed:
             ctx.runner = Runner(
-                ctx.jobs, lease_seconds=settings.lease_seconds, poll_seconds=settings.poll_seconds
+                ctx.jobs,
+                lease_seconds=settings.lease_seconds,
+                poll_seconds=settings.poll_seconds,
+                job_nice=settings.job_nice,
             )
             ctx.runner.start()
         app.state.ctx = ctx

@@ -1,7 +1,10 @@
 """Authentication and authorisation of HTTP requests.
 
 A request carries ``Authorization: Bearer KEY``; the key's SHA-256 is looked up among the live
-keys (:class:`~settle.api.store.keys.KeyStore`).  No key or an unknown or revoked key is 401.
+keys (:class:`~settle.api.store.keys.KeyStore`): in the gateway's key cache first, on the event
+loop, and in the database (in a worker thread) when the cache does not hold it; a revoked key is
+refused within ``SETTLE_KEY_CACHE_SECONDS`` (the rule is in :mod:`settle.api.store.keys`).
+No key or an unknown or revoked key is 401.
 A route needs a scope (``jobs:submit``, ``jobs:read``; ``admin`` has every scope), else 403.
 Tenant isolation is done by the routes: a job of another tenant is answered 404, as if absent.
 An employer-scoped key (one created with ``--employer``) sees only rows of its groups.
@@ -32,7 +35,10 @@ async def current_key(
     """The caller's API key, or 401."""
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise ApiError(401, "an API key is required: send `Authorization: Bearer KEY`", headers=_CHALLENGE)
-    key = await run_in_threadpool(context_of(request).keys.lookup, credentials.credentials)
+    keys = context_of(request).keys
+    key = keys.cached(credentials.credentials)
+    if key is None:
+        key = await run_in_threadpool(keys.lookup, credentials.credentials)
     if key is None:
         raise ApiError(401, "the API key is unknown or revoked", headers=_CHALLENGE)
     return key

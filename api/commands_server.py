@@ -69,7 +69,10 @@ def worker(
 
         start_http_server(metrics_port)
     runner = Runner(
-        JobStore(engine), lease_seconds=settings.lease_seconds, poll_seconds=settings.poll_seconds
+        JobStore(engine),
+        lease_seconds=settings.lease_seconds,
+        poll_seconds=settings.poll_seconds,
+        job_nice=settings.job_nice,
     )
 
     def _stop(_signum: int, _frame: object) -> None:

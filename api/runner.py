@@ -1,15 +1,17 @@
 """The runner: claims queued jobs from the store and settles them with the cluster.
 
 A :class:`Runner` loops: claim a job (a lease of ``SETTLE_LEASE_SECONDS``), renew the lease
-from a heartbeat thread every third of it, call :func:`settle.cluster.job.run_job` with a
-progress callback that stores each snapshot, and record the end.  A user mistake
+from a heartbeat thread every third of it, and settle the job in a child process
+(:mod:`settle.api.job_process`, which calls :func:`settle.cluster.job.run_job`), storing each
+progress snapshot the child reports, then record the end.  A user mistake
 (:class:`~settle.engine.errors.UserError`) fails the job with its one-paragraph message; any
-other exception fails it with a generic message, and only the log gets the stack frames (not
-the exception's text, which could quote member data).  A runner that dies stops renewing its
-lease; once it expires another runner re-claims the job and settles it again into the same
-output location (outputs are deterministic and published atomically, so the result is
-identical to an undisturbed run).  If a job is cancelled or re-claimed while this runner is
-still settling it, this runner's result is dropped.
+other failure (the child's exception, or a child that died) fails it with a generic message,
+and only the log gets the stack frames (not the exception's text, which could quote member
+data).  A runner that dies stops renewing its lease (and its child dies with it); once the lease
+expires another runner re-claims the job and settles it again into the same output location
+(outputs are deterministic and published atomically, so the result is identical to an
+undisturbed run).  If a job is cancelled or re-claimed while this runner is settling it, the
+heartbeat notices within a third of the lease, stops the child and drops its result.
 
 `settle serve` runs one runner in a thread (:meth:`Runner.start`); `settle worker` runs it in
 the foreground (:meth:`Runner.run_forever`).
@@ -33,12 +35,10 @@ from typing import Any
 
 from settle.api import metrics
 from settle.api.http_errors import log_system_error
+from settle.api.job_process import JobProcess
 from settle.api.settings import SettingsError
 from settle.api.store.jobs import JobRecord, JobStore
 from settle.cluster.partitioning import PARTITION_LINES
-from settle.cluster.progress import Progress
-from settle.engine.errors import UserError
-from settle.engine.job import parse_job
 
 __all__ = ["SYSTEM_FAILURE", "Runner"]
 
@@ -78,15 +78,18 @@ class Runner:
         poll_seconds: float = 1.0,
         shards: int | None = None,
         partition_lines: int | None = None,
+        job_nice: int = 10,
     ) -> None:
         self.store = store
         self.lease_seconds = lease_seconds
         self.poll_seconds = poll_seconds
         self.shards = shards if shards is not None else _positive_env("SETTLE_SHARDS")
         self.partition_lines = partition_lines or _positive_env("SETTLE_PARTITION_LINES") or PARTITION_LINES
+        self.job_nice = job_nice
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._child: JobProcess | None = None
         self.alive_at = time.monotonic()
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -97,10 +100,15 @@ class Runner:
         self._thread.start()
 
     def stop(self, timeout: float | None = None) -> None:
-        """Ask the loop to stop after the current job and wait for it."""
+        """Ask the loop to stop after the current job and wait for it; after ``timeout``
+        seconds the job's process is stopped (the job is re-claimed once its lease expires)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
+            child = self._child
+            if self._thread.is_alive() and child is not None:
+                child.stop()
+                self._thread.join(timeout)
 
     def is_running(self) -> bool:
         """Whether the runner's thread is alive (always true in the foreground)."""
@@ -134,41 +142,48 @@ class Runner:
         return True
 
     def _settle(self, job: JobRecord) -> None:
-        from settle.cluster.job import run_job
-
         started = time.monotonic()
+        assert job.output is not None
+        child = JobProcess(
+            {
+                "id": job.id,
+                "document": job.document,
+                "output": job.output,
+                "shards": self.shards,
+                "partition_lines": self.partition_lines,
+                "nice": self.job_nice,
+            }
+        )
+        self._child = child
         lost = threading.Event()
         done = threading.Event()
-        heart = threading.Thread(target=self._heartbeat, args=(job.id, lost, done), daemon=True)
+        heart = threading.Thread(target=self._heartbeat, args=(job.id, lost, done, child), daemon=True)
         heart.start()
         last: dict[str, Any] = {}
-
-        def on_progress(progress: Progress) -> None:
-            last.clear()
-            last.update(progress.as_dict())
-            if not lost.is_set():
-                self.store.set_progress(job.id, self.holder, progress.as_dict())
-
-        state, counts, error = "failed", None, None
+        state, counts = "failed", None
+        error: str | None = SYSTEM_FAILURE.format(id=job.id)
+        answered = False
         try:
-            assert job.output is not None
-            document = parse_job(job.document, source="job document")
-            outcome = run_job(
-                document,
-                job.output,
-                progress=on_progress,
-                shards=self.shards,
-                partition_lines=self.partition_lines,
-            )
-            state, counts = "succeeded", outcome.result.counts
-        except UserError as exc:
-            error = str(exc)
-        except Exception as exc:
-            log_system_error(f"job {job.id} failed", exc)
-            error = SYSTEM_FAILURE.format(id=job.id)
+            for message in child.messages():
+                if "progress" in message:
+                    last.clear()
+                    last.update(message["progress"])
+                    if not lost.is_set():
+                        self.store.set_progress(job.id, self.holder, last)
+                elif "succeeded" in message:
+                    state, counts, error, answered = "succeeded", message["succeeded"], None, True
+                elif "user_error" in message:
+                    error, answered = str(message["user_error"]), True
+                elif "system_error" in message:
+                    answered = True
+            status = child.wait()
+            if not answered and not lost.is_set():
+                log.error("job %s: its process ended with status %s and no answer", job.id, status)
         finally:
             done.set()
             heart.join()
+            child.stop()
+            self._child = None
         recorded = self.store.finish(
             job.id, self.holder, state=state, counts=counts, error=error, progress=last or None
         )
@@ -184,7 +199,9 @@ class Runner:
             metrics.REJECTED_ROWS.inc(rejected + int(counts.get("rejects_after_validation", 0)))
         log.info("job %s %s in %.1f s", job.id, state, time.monotonic() - started)
 
-    def _heartbeat(self, job_id: str, lost: threading.Event, done: threading.Event) -> None:
+    def _heartbeat(
+        self, job_id: str, lost: threading.Event, done: threading.Event, child: JobProcess
+    ) -> None:
         interval = self.lease_seconds / 3
         while not done.wait(interval):
             try:
@@ -194,5 +211,6 @@ class Runner:
                 continue
             if not held:
                 lost.set()
-                log.warning("job %s: lease no longer held (cancelled or re-claimed)", job_id)
+                log.warning("job %s: lease no longer held (cancelled or re-claimed); stopping it", job_id)
+                child.stop()
                 return

@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     poll_seconds: float = Field(default=1.0, gt=0)
     auto_migrate: bool = True
     runner: bool = True
+    job_nice: int = Field(default=10, ge=0, le=19)
+    key_cache_seconds: float = Field(default=5.0, ge=0)
 
     @field_validator("data_roots", mode="before")
     @classmethod
