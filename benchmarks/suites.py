@@ -3,7 +3,8 @@
 * :func:`references`: the DuckDB query and the Polars query ``repeat`` times each (best kept),
   Settle's kernels once (their table is the expected one), and the exact comparison;
 * :func:`e2e`: Settle cold (``settle run``) and warm (``run_job`` in a started Ray);
-* :func:`stages`: the pipeline's stages (:mod:`benchmarks.stages`), best of ``repeat`` per stage.
+* :func:`stages`: the pipeline's stages (:mod:`benchmarks.stages`, shard by shard), best of
+  ``repeat`` per stage, and the peak memory of its process.
 
 Every Settle figure is also given as a ratio to the references' best seconds of the same run
 (:func:`add_ratios`): ``settle_seconds / duckdb_seconds`` <= 1.0 means Settle was faster.
@@ -23,7 +24,7 @@ import polars as pl
 from benchmarks.books import Book
 from benchmarks.core import CoreParams
 from benchmarks.e2e import cold_runs, e2e_table, scratch_folder, warm_runs
-from benchmarks.machine import load_average
+from benchmarks.machine import TreeMemory, load_average
 from benchmarks.ref_duckdb import duckdb_reference
 from benchmarks.ref_polars import polars_reference
 from benchmarks.ref_settle import compare, settle_core
@@ -114,35 +115,46 @@ def e2e(ctx: Context, data: Path) -> dict[str, Any]:
 
 
 def stages(ctx: Context) -> dict[str, Any]:
-    """Best seconds per stage over ``repeat`` runs, and each stage's share of their sum."""
+    """Best seconds per stage over ``repeat`` runs (one process each, shard by shard), each
+    stage's share of their sum, and the peak memory of those processes."""
     runs = [_stages_in_child(ctx.book.bench_job) for _ in range(ctx.repeat)]
-    best = {name: min(r[name] for r in runs) for name in STAGES}
+    best = {name: min(r["seconds"][name] for r in runs) for name in STAGES}
     total = sum(best.values())
     shares = {name: round(best[name] / total, 3) if total else 0.0 for name in STAGES}
     for name in STAGES:
         print(f"  {name:14s} {best[name]:8.2f} s  {shares[name]:6.1%}")
+    peak = max(r["peak_tree_rss_bytes"] for r in runs)
+    print(f"  {runs[0]['shards']} shards; peak memory {peak / 2**30:.2f} GiB")
     return {
-        "runs_seconds": runs,
+        "runs_seconds": [r["seconds"] for r in runs],
         "seconds": {k: round(v, 3) for k, v in best.items()},
         "total_seconds": round(total, 3),
         "shares": shares,
+        "shards": runs[0]["shards"],
+        "split_seconds": max(r["split_seconds"] for r in runs),
+        "peak_tree_rss_bytes": peak,
+        "peak_process_hwm_bytes": max(r["peak_process_hwm_bytes"] for r in runs),
         "load_average": load_average(),
     }
 
 
-def _stages_in_child(job: Path) -> dict[str, float]:
+def _stages_in_child(job: Path) -> dict[str, Any]:
     repo = Path(__file__).resolve().parent.parent
-    done = subprocess.run(
+    proc = subprocess.Popen(
         [sys.executable, "-m", "benchmarks.stages", str(job)],
         cwd=repo,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        check=False,
     )
-    if done.returncode != 0:
-        raise RuntimeError(f"stages failed ({done.returncode}): {done.stderr[-2000:]}")
-    seconds: dict[str, float] = json.loads(done.stdout.splitlines()[-1])
-    return seconds
+    with TreeMemory(root=proc.pid) as memory:
+        out, err = proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"stages failed ({proc.returncode}): {err[-2000:]}")
+    report: dict[str, Any] = json.loads(out.splitlines()[-1])
+    report["peak_tree_rss_bytes"] = memory.peak_tree_rss_bytes
+    report["peak_process_hwm_bytes"] = max(report["peak_process_hwm_bytes"], memory.peak_process_hwm_bytes)
+    return report
 
 
 def add_ratios(figures: dict[str, Any]) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 Checks that the DuckDB and the Polars references give exactly Settle's entity x employer
 table, with the truncation cap lowered to $2,000 so that the cap bites and the largest-remainder
-split across a member's groups is exercised; that the stages run; and that the PNG renderer
+split across a member's groups is exercised; that the stages run shard by shard and their
+written member costs give the same table; and that the PNG renderer
 writes a valid PNG.
 """
 
@@ -15,10 +16,12 @@ import polars as pl
 import pytest
 
 from benchmarks.books import ensure_book, reference_job
+from benchmarks.e2e import e2e_table
 from benchmarks.plot import render_png, throughput_series
 from benchmarks.ref_duckdb import duckdb_reference
 from benchmarks.ref_polars import polars_reference
 from benchmarks.ref_settle import compare, settle_core
+from benchmarks.shard_split import shard_folders
 from benchmarks.stages import STAGES, run_stages
 
 
@@ -53,10 +56,15 @@ def test_compare_reports_a_changed_cell(book) -> None:  # type: ignore[no-untype
     assert any(p.startswith("raw_cost_cents: 1 cells differ") for p in problems)
 
 
-def test_stages_run(book) -> None:  # type: ignore[no-untyped-def]
-    seconds = run_stages(book.bench_job)
-    assert list(seconds) == list(STAGES)
-    assert all(s >= 0 for s in seconds.values())
+def test_stages_run_shard_by_shard_and_write_settles_table(book, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    report = run_stages(book.bench_job, shards=3, out_dir=tmp_path)
+    assert list(report["seconds"]) == list(STAGES)
+    assert all(s >= 0 for s in report["seconds"].values())
+    assert report["shards"] == 3
+    assert len(shard_folders(book.path / "stage-shards-3")) == 3
+    # the shards' member costs, written one shard at a time, are the whole book's answer
+    _, expected, _ = settle_core(book.bench_job)
+    assert compare(expected, e2e_table(tmp_path)) == []
 
 
 def test_plot_writes_a_png(tmp_path: Path) -> None:
