@@ -280,10 +280,12 @@ class StatementBuilder:
     period: str | None
     payment_stream: str
     steps: list[Step] = field(default_factory=list)
+    _names: set[str] = field(default_factory=set, init=False, repr=False, compare=False)
 
     def _add(self, name: str, label: str, value: Figure, unit: Unit) -> None:
-        if any(s.name == name for s in self.steps):
+        if name in self._names:
             raise ValueError(f"step {name!r} published twice")
+        self._names.add(name)
         self.steps.append(Step(name, label, value, unit))
 
     def money(self, name: str, label: str, dollars: Decimal, unit: Unit = "usd") -> int:
