@@ -37,10 +37,13 @@ pytest: install
 clean:
 	rm -rf $(VENV) build .mypy_cache .ruff_cache .pytest_cache .hypothesis
 
-# Benchmarks (never part of `make test`; see docs/performance.md). Books are generated once
-# under benchmarks/data/; figures are appended to benchmarks/results/results.jsonl.
-# More sizes: make bench BENCH_ARGS="--members 1000000 --members 5000000"
-BENCH_ARGS ?= --members 1000000
+# Benchmarks (never part of `make test`; see docs/performance.md): every suite (references, e2e,
+# stages, scaling) on books of 1,000,000 and 5,000,000 members, generated once under
+# benchmarks/data/ (book-<members>-s20250101-feed/, reused while its .complete marker exists);
+# figures are appended to benchmarks/results/results.jsonl.
+#   make bench BENCH_10M=1                         also 10,000,000 members (and their growth)
+#   make bench BENCH_ARGS="e2e --members 200000"   any `python -m benchmarks` arguments instead
+BENCH_ARGS ?= --members 1000000 --members 5000000 $(if $(BENCH_10M),--members 10000000)
 .PHONY: bench
 bench: install
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)

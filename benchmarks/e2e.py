@@ -14,11 +14,13 @@ the references' table (``agrees_with_references``).
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -55,15 +57,24 @@ def cold_runs(job_path: Path, scratch: Path, repeat: int) -> list[dict[str, Any]
     return runs
 
 
-def warm_runs(job_path: Path, scratch: Path, repeat: int) -> dict[str, Any]:
-    """Run :mod:`benchmarks.warm` in a child process and return what it reports."""
+def warm_runs(
+    job_path: Path, out_root: Path, repeat: int, options: Sequence[str] = (), ray_tmp: Path | None = None
+) -> dict[str, Any]:
+    """Run :mod:`benchmarks.warm` in a child process (``options``: its ``--cpus``, ``--nodes``,
+    ``--shards``, ``--partition-lines``) and return its report.  With ``ray_tmp`` the child
+    starts a Ray of its own with its files there (``RAY_TMPDIR``; ``RAY_ADDRESS`` unset)."""
     repo = Path(__file__).resolve().parent.parent
+    env = dict(os.environ)
+    if ray_tmp is not None:
+        env["RAY_TMPDIR"] = str(ray_tmp)
+        env.pop("RAY_ADDRESS", None)
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.warm", str(job_path), str(scratch / "warm"), str(repeat)],
+        [sys.executable, "-m", "benchmarks.warm", str(job_path), str(out_root), str(repeat), *options],
         cwd=repo,
         capture_output=True,
         text=True,
         check=False,
+        env=env,
     )
     if done.returncode != 0:
         raise RuntimeError(f"warm runs failed ({done.returncode}): {done.stderr[-2000:]}")

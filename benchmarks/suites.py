@@ -3,6 +3,7 @@
 * :func:`references`: the DuckDB query and the Polars query ``repeat`` times each (best kept),
   Settle's kernels once (their table is the expected one), and the exact comparison;
 * :func:`e2e`: Settle cold (``settle run``) and warm (``run_job`` in a started Ray);
+* :func:`scaling`: Ray workers, shard counts, a multi-node Ray, members (:mod:`benchmarks.scaling`);
 * :func:`stages`: the pipeline's stages (:mod:`benchmarks.stages`, shard by shard), best of
   ``repeat`` per stage, and the peak memory of its process.
 
@@ -16,6 +17,7 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +30,10 @@ from benchmarks.machine import TreeMemory, load_average
 from benchmarks.ref_duckdb import duckdb_reference
 from benchmarks.ref_polars import polars_reference
 from benchmarks.ref_settle import compare, settle_core
+from benchmarks.scaling import scaling as scaling_suite
 from benchmarks.stages import STAGES
 
-__all__ = ["Context", "add_ratios", "e2e", "references", "stages"]
+__all__ = ["Context", "add_ratios", "e2e", "references", "scaling", "stages"]
 
 
 class Context:
@@ -89,7 +92,7 @@ def e2e(ctx: Context, data: Path) -> dict[str, Any]:
     try:
         cold = cold_runs(ctx.book.bench_job, scratch, ctx.repeat)
         print(f"  cold: {[r['seconds'] for r in cold]} s")
-        warm = warm_runs(ctx.book.bench_job, scratch, ctx.repeat)
+        warm = warm_runs(ctx.book.bench_job, scratch / "warm", ctx.repeat)
         print(f"  warm: {[r['seconds'] for r in warm['runs']]} s (Ray start {warm['ray_start_seconds']} s)")
         agrees = None
         if ctx.expected is not None:
@@ -157,6 +160,19 @@ def _stages_in_child(job: Path) -> dict[str, Any]:
     return report
 
 
+def scaling(ctx: Context, data: Path, parts: Sequence[str], shard_counts: Sequence[int]) -> dict[str, Any]:
+    """Workers, shard counts, nodes and this size's members point (:mod:`benchmarks.scaling`)."""
+    return scaling_suite(
+        ctx.book.bench_job,
+        data,
+        ctx.repeat,
+        lambda seconds: _throughput(ctx, seconds),
+        ctx.expected,
+        parts=parts,
+        shard_counts=shard_counts,
+    )
+
+
 def add_ratios(figures: dict[str, Any]) -> dict[str, Any]:
     """Every Settle time divided by the DuckDB and the Polars reference's best time."""
     refs = figures.get("references", {})
@@ -167,6 +183,12 @@ def add_ratios(figures: dict[str, Any]) -> dict[str, Any]:
     for mode in ("warm", "cold"):
         if "seconds" in figures.get("e2e", {}).get(mode, {}):
             settle[f"e2e_{mode}"] = figures["e2e"][mode]["seconds"]
+    scaled = figures.get("scaling", {})
+    if "base" in scaled:
+        settle["scaling_base"] = scaled["base"]["seconds"]
+    for part in ("workers", "shards", "nodes"):
+        for key, summary in scaled.get(part, {}).items():
+            settle[f"scaling_{part}_{key}"] = summary["seconds"]
     if "seconds" in figures.get("stages", {}):
         settle["stages_total"] = figures["stages"]["total_seconds"]
         settle.update({f"stage_{k}": v for k, v in figures["stages"]["seconds"].items()})
