@@ -1,7 +1,8 @@
 """The suites, each returning its figures as plain data for the results file.
 
 * :func:`references`: the DuckDB query and the Polars query ``repeat`` times each (best kept),
-  Settle's kernels once (their table is the expected one), and the exact comparison;
+  Settle's kernels once, shard by shard (their table is the expected one), and the exact
+  comparison;
 * :func:`e2e`: Settle cold (``settle run``) and warm (``run_job`` in a started Ray);
 * :func:`scaling`: Ray workers, shard counts, a multi-node Ray, members (:mod:`benchmarks.scaling`);
 * :func:`stages`: the pipeline's stages (:mod:`benchmarks.stages`, shard by shard), best of
@@ -32,6 +33,7 @@ from benchmarks.ref_polars import polars_reference
 from benchmarks.ref_settle import compare, settle_core
 from benchmarks.scaling import scaling as scaling_suite
 from benchmarks.stages import STAGES
+from settle.cluster.plan import default_shards
 
 __all__ = ["Context", "add_ratios", "e2e", "references", "scaling", "stages"]
 
@@ -48,7 +50,10 @@ class Context:
         self.member_years = 0.0
 
     def settle_answer(self) -> tuple[float, pl.DataFrame, CoreParams]:
-        seconds, table, params = settle_core(self.book.bench_job)
+        """Settle's kernels in this process, shard by shard as a job of the book would be
+        sharded (one shard's tables in memory at a time)."""
+        shards = default_shards(self.claim_lines)
+        seconds, table, params = settle_core(self.book.bench_job, shards if shards > 1 else None)
         self.expected, self.params = table, params
         units = int(table["member_month_units"].sum())
         self.member_years = units / params.units_per_month / 12

@@ -45,6 +45,12 @@ def test_references_agree_exactly_with_settle(book) -> None:  # type: ignore[no-
     assert compare(expected, by_polars) == []
 
 
+def test_settle_core_shard_by_shard_gives_the_whole_book_table(book) -> None:  # type: ignore[no-untyped-def]
+    _, whole, _ = settle_core(book.bench_job)
+    _, sharded, _ = settle_core(book.bench_job, shards=4)
+    assert compare(whole, sharded) == []
+
+
 def test_compare_reports_a_changed_cell(book) -> None:  # type: ignore[no-untyped-def]
     _, expected, _ = settle_core(book.bench_job)
     changed = expected.with_columns(
