@@ -90,6 +90,7 @@ class Runner:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._child: JobProcess | None = None
+        self._abandoned: JobProcess | None = None
         self.alive_at = time.monotonic()
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -107,6 +108,7 @@ class Runner:
             self._thread.join(timeout)
             child = self._child
             if self._thread.is_alive() and child is not None:
+                self._abandoned = child
                 child.stop()
                 self._thread.join(timeout)
 
@@ -177,13 +179,18 @@ class Runner:
                 elif "system_error" in message:
                     answered = True
             status = child.wait()
-            if not answered and not lost.is_set():
-                log.error("job %s: its process ended with status %s and no answer", job.id, status)
         finally:
             done.set()
             heart.join()
             child.stop()
             self._child = None
+        if not answered and self._abandoned is child and not lost.is_set():
+            # stopped by Runner.stop: the job is left running; another runner re-claims it
+            # once the lease expires (a shut-down runner has not failed the job)
+            log.warning("job %s: interrupted by the runner's stop; left for another runner", job.id)
+            return
+        if not answered and not lost.is_set():
+            log.error("job %s: its process ended with status %s and no answer", job.id, status)
         recorded = self.store.finish(
             job.id, self.holder, state=state, counts=counts, error=error, progress=last or None
         )

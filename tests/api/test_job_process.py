@@ -179,3 +179,27 @@ def test_cancelling_a_running_job_stops_its_process(
     assert done is not None and done.state == "cancelled"
     assert [e["state"] for e in store.events(job.id)] == ["queued", "running", "cancelled"]
     assert not (tmp_path / "results" / job.id).exists()
+
+
+def test_a_stopped_runner_leaves_its_job_running_for_another_runner(
+    store: JobStore, stuck_document: dict[str, Any], fifo: Path, tmp_path: Path
+) -> None:
+    job, _ = store.submit(
+        tenant="acme",
+        name="stuck",
+        document=stuck_document,
+        body_sha256=body_sha256(stuck_document),
+        idempotency_key=None,
+        output_for=lambda job_id: str(tmp_path / "results" / job_id),
+    )
+    runner = Runner(store, lease_seconds=60, poll_seconds=0.05, job_nice=0)
+    runner.start()
+    with reading(fifo):
+        child = runner._child
+        assert child is not None
+        runner.stop(timeout=0.5)  # the job does not end by itself: its process is stopped
+        assert not runner.is_running()
+    assert child.proc.returncode is not None and child.proc.returncode != 0
+    left = store.get(job.id)
+    assert left is not None and left.state == "running"  # not failed: re-claimed once the lease expires
+    assert [e["state"] for e in store.events(job.id)] == ["queued", "running"]
