@@ -322,6 +322,9 @@ def main(argv: list[str] | None = None) -> None:
             ),
             flush=True,
         )
+        # the job is not needed any more: cancelled, its runner stops its process at the next
+        # heartbeat, and a `settle worker` asked to stop does not wait for the job to finish
+        httpx.delete(f"{base}/v1/jobs/{job_id}", headers=headers, timeout=60)
     finally:
         for process in (worker, server):
             if process is not None:
