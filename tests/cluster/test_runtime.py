@@ -1,0 +1,35 @@
+"""The embedded Ray of a process: its temporary folder does not outlive the process."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+_CHILD = """
+import ray
+from settle.cluster.runtime import ensure_ray
+runtime = ensure_ray(num_cpus=1)
+assert runtime.embedded and runtime.started_here
+assert ray.get(ray.remote(lambda: 41 + 1).remote()) == 42
+print(ray.get_runtime_context().get_node_id() and __import__("tempfile").gettempdir())
+"""
+
+
+def test_an_embedded_ray_removes_its_folder_when_the_process_exits() -> None:
+    # A short folder of the test's own (Ray's socket paths must stay under 108 bytes).
+    folder = Path(tempfile.mkdtemp(prefix="rt-", dir="/tmp"))
+    try:
+        env = {k: v for k, v in os.environ.items() if k not in ("RAY_TMPDIR", "RAY_ADDRESS")}
+        env["TMPDIR"] = str(folder)  # tempfile.mkdtemp in the child makes settle-ray-* here
+        done = subprocess.run(
+            [sys.executable, "-c", _CHILD], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert done.stdout.strip() == str(folder)
+        assert not list(folder.glob("settle-ray-*"))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
