@@ -151,15 +151,55 @@ def member_months(
 
     Columns: member_id, group_id, member_days (Int64), member_month_units (Int64), then the
     ``stratifiers`` (values from the member's latest span in the period, see the module)."""
-    totals = (
-        _by_month(eligibility, period, MemberMonthRule(rule), groups)
-        .group_by(_KEYS)
-        .agg(pl.col("member_days").sum(), pl.col("member_month_units").sum())
-    )
+    totals = _span_totals(merge_spans(clip_spans(eligibility, period, groups)), MemberMonthRule(rule))
     if stratifiers:
         values = _stratifier_values(eligibility, period, groups, stratifiers)
         totals = totals.join(values, on=_KEYS, how="left")
     return totals.sort(_KEYS).collect()
+
+
+def _month_index(date: pl.Expr) -> pl.Expr:
+    return date.dt.year().cast(pl.Int64) * 12 + date.dt.month().cast(pl.Int64)
+
+
+def _span_totals(merged: pl.LazyFrame, rule: MemberMonthRule) -> pl.LazyFrame:
+    """Per member x group, the rules of :func:`_by_month` summed over the months, computed per
+    merged span with calendar arithmetic instead of one row per month (the same integers:
+    ``tests/engine/kernels/test_member_months.py`` checks both against each other).
+
+    Merged spans of a member x group are disjoint, so days add up across spans; only two
+    consecutive spans may share a calendar month (one ends in it, the next starts in it
+    later), which ``any_day`` must count once.  ``partial`` is linear in the days of each
+    month, so a span's units are its first month's days x units per day of that month, the
+    whole months between at :data:`MEMBER_MONTH_UNITS` each, and its last month's days x
+    units per day of that month.  ``first_of_month`` counts the 1sts inside the span."""
+    start, end = pl.col(_START), pl.col(_END)
+    first, last = _month_index(start), _month_index(end)
+    days = (end - start).dt.total_days().cast(pl.Int64) + 1
+    if rule is MemberMonthRule.ANY_DAY:
+        same_member = pl.all_horizontal(pl.col(k) == pl.col(k).shift(1) for k in _KEYS)
+        shared = (same_member & (last.shift(1) == first)).fill_null(False).cast(pl.Int64)
+        units = (last - first + 1 - shared) * MEMBER_MONTH_UNITS
+    elif rule is MemberMonthRule.FIRST_OF_MONTH:
+        first_first = first + (start.dt.day() != 1).cast(pl.Int64)  # the first 1st on or after start
+        units = (last - first_first + 1).clip(lower_bound=0) * MEMBER_MONTH_UNITS
+    else:
+        per_day_first = MEMBER_MONTH_UNITS // start.dt.days_in_month().cast(pl.Int64)
+        per_day_last = MEMBER_MONTH_UNITS // end.dt.days_in_month().cast(pl.Int64)
+        head = (start.dt.month_end() - start).dt.total_days().cast(pl.Int64) + 1
+        whole = (last - first - 1) * MEMBER_MONTH_UNITS
+        tail = end.dt.day().cast(pl.Int64)
+        units = (
+            pl.when(first == last)
+            .then(days * per_day_first)
+            .otherwise(head * per_day_first + whole + tail * per_day_last)
+        )
+    return (
+        merged.sort([*_KEYS, _START])
+        .with_columns(days.alias("member_days"), units.alias("member_month_units"))
+        .group_by(_KEYS)
+        .agg(pl.col("member_days").sum(), pl.col("member_month_units").sum())
+    )
 
 
 def _stratifier_values(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 from fractions import Fraction
 
@@ -179,3 +180,63 @@ def test_merged_spans_cover_the_same_days_and_never_touch(spans: list[tuple[str,
             start + dt.timedelta(days=i) for i in range((end - start).days + 1)
         )
     assert got == expected
+
+
+def _brute_force(
+    rows: list[tuple[str, str, dt.date, dt.date]], period: Period, rule: MemberMonthRule
+) -> dict[tuple[str, str], tuple[int, int]]:
+    """Day by day: the enrolled days of each member x group inside the period, then the
+    module's month rules applied to each calendar month's days."""
+    days: dict[tuple[str, str], set[dt.date]] = {}
+    for m, g, start, end in rows:
+        seen = days.setdefault((m, g), set())
+        for i in range((end - start).days + 1):
+            day = start + dt.timedelta(days=i)
+            if period.start <= day <= period.end:
+                seen.add(day)
+    out: dict[tuple[str, str], tuple[int, int]] = {}
+    for key, enrolled in days.items():
+        if not enrolled:
+            continue
+        months: dict[tuple[int, int], list[dt.date]] = {}
+        for day in enrolled:
+            months.setdefault((day.year, day.month), []).append(day)
+        units = 0
+        for (year, month), in_month in months.items():
+            length = calendar.monthrange(year, month)[1]
+            if rule is MemberMonthRule.ANY_DAY:
+                units += U
+            elif rule is MemberMonthRule.FIRST_OF_MONTH:
+                units += U if dt.date(year, month, 1) in enrolled else 0
+            else:
+                units += len(in_month) * (U // length)
+        out[key] = (len(enrolled), units)
+    return out
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    spans=st.lists(
+        st.tuples(
+            st.sampled_from(["m1", "m2"]),
+            st.sampled_from(["G1", "G2"]),
+            st.integers(min_value=-40, max_value=420),
+            st.integers(min_value=0, max_value=120),
+        ),
+        max_size=10,
+    ),
+    rule=st.sampled_from(list(MemberMonthRule)),
+    period_start=st.integers(min_value=0, max_value=60),
+)
+@example(spans=[("m1", "G1", 0, 9), ("m1", "G1", 19, 20)], rule=MemberMonthRule.ANY_DAY, period_start=0)
+@example(spans=[("m1", "G1", 31, 40), ("m1", "G1", 50, 70)], rule=MemberMonthRule.PARTIAL, period_start=45)
+def test_every_rule_equals_a_day_by_day_count(
+    spans: list[tuple[str, str, int, int]], rule: MemberMonthRule, period_start: int
+) -> None:
+    # Spans around a leap year (2024) and a period starting on any day of its first two months;
+    # two spans of one member in one month (the first example) count that month once.
+    base = D("2024-01-01")
+    period = Period(start=base + dt.timedelta(days=period_start), end=D("2024-12-31"))
+    rows = [(m, g, base + dt.timedelta(days=s), base + dt.timedelta(days=s + n)) for m, g, s, n in spans]
+    got = _mm(member_months(eligibility(*rows), period, rule)) if rows else {}
+    assert got == _brute_force(rows, period, rule)
