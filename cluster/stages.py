@@ -40,7 +40,7 @@ from settle.engine.pipeline.plan import ContractPlan
 from settle.engine.pipeline.shard import PopulationFacts, map_shard, population_facts
 from settle.engine.readers import InputFile, iter_file
 from settle.engine.rejects import concat_rejects
-from settle.engine.validate import validate_batches
+from settle.engine.validate import coalesce_batches, validate_batches
 from settle.engine.validate_cross import IdSet, id_set
 
 __all__ = [
@@ -59,6 +59,7 @@ _SORT = {
     "member_costs": ("contract_id", "member_id", "group_id"),
 }
 REJECT_ORDER = ("table", "source_file", "row_number", "reason")
+SPLIT_ROWS = 256_000  # raw rows split by partition at a time (small files are joined first)
 
 
 @dataclass(frozen=True)
@@ -145,28 +146,34 @@ def partition_stage(ctx: ShardContext, task: InputTask) -> tuple[dict[int, int],
         writers.pop(p).close()
 
     root = Path(ctx.work) / "pieces" / task.table
-    try:
+
+    def raw() -> Iterator[pa.Table]:
+        nonlocal read
         for f in task.files:
-            batches = iter_file(
+            for batch in iter_file(
                 f,
                 task.table,
                 column_map=ctx.column_maps.get(task.table),
                 stratifiers=ctx.stratifiers,
                 row_groups=task.row_groups,
-            )
-            for batch in batches:
+            ):
                 read += batch.num_rows
-                if batch.num_rows == 0:
-                    continue
-                for p, part in _split(batch, partitions_of(batch, task.table, ctx.partitions)):
-                    if p in writers and writers[p].schema != part.schema:
-                        close(p)
-                        seq[p] += 1
-                    if p not in writers:
-                        final = root / f"p={p}" / f"{task.index:06d}-{seq[p]:04d}{SUFFIX}"
-                        writers[p] = SpillWriter(final, part.schema)
-                    writers[p].write(part)
-                    rows[p] += part.num_rows
+                if batch.num_rows:
+                    yield batch
+
+    try:
+        # Many small files (a book by employer group) are split a few hundred thousand rows at
+        # a time: splitting has a fixed cost per batch (measured 9 ms for a 4,000-row file).
+        for batch in coalesce_batches(raw(), SPLIT_ROWS):
+            for p, part in _split(batch, partitions_of(batch, task.table, ctx.partitions)):
+                if p in writers and writers[p].schema != part.schema:
+                    close(p)
+                    seq[p] += 1
+                if p not in writers:
+                    final = root / f"p={p}" / f"{task.index:06d}-{seq[p]:04d}{SUFFIX}"
+                    writers[p] = SpillWriter(final, part.schema)
+                writers[p].write(part)
+                rows[p] += part.num_rows
         for p in sorted(writers):
             close(p)
     finally:
@@ -193,12 +200,17 @@ class _Source:
             return [read_spill(path) for path in sorted(folder.glob(f"*{SUFFIX}"))]
         if table not in self._direct:
             split: dict[int, list[pa.Table]] = {}
-            for f in self.ctx.files.get(table, []):
+            raw = (
+                batch
+                for f in self.ctx.files.get(table, [])
                 for batch in iter_file(
                     f, table, column_map=self.ctx.column_maps.get(table), stratifiers=self.ctx.stratifiers
-                ):
-                    for q, part in _split(batch, partitions_of(batch, table, self.ctx.partitions)):
-                        split.setdefault(q, []).append(part)
+                )
+                if batch.num_rows
+            )
+            for batch in coalesce_batches(raw, SPLIT_ROWS):
+                for q, part in _split(batch, partitions_of(batch, table, self.ctx.partitions)):
+                    split.setdefault(q, []).append(part)
             self._direct[table] = split
         return self._direct[table].get(p, [])
 

@@ -38,6 +38,7 @@ __all__ = [
     "JobValidation",
     "Limits",
     "TableValidation",
+    "coalesce_batches",
     "validate_batches",
     "validate_job",
     "validate_table",
@@ -96,7 +97,7 @@ def validate_batches(
     read = 0
     kept: list[pl.DataFrame] = []
     rejected: list[pl.DataFrame] = []
-    for raw in _coalesce(batches, _CHECK_ROWS):
+    for raw in coalesce_batches(batches, _CHECK_ROWS):
         read += raw.num_rows
         ok, bad = check_rows_frame(raw, table, stratifiers=stratifiers, limits=limits)
         kept.append(ok)
@@ -195,7 +196,7 @@ def validation_report(result: JobValidation, *, max_examples: int | None = None)
     }
 
 
-def _coalesce(batches: Iterable[pa.Table], target: int) -> Iterator[pa.Table]:
+def coalesce_batches(batches: Iterable[pa.Table], target: int) -> Iterator[pa.Table]:
     """Join consecutive small batches of the same raw schema (many small files) into batches of
     about ``target`` rows: row checks have a fixed cost per batch."""
     pending: list[pa.Table] = []
