@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from benchmarks.plot import render_png, throughput_series
+from benchmarks.plot import render_png, run_labels, throughput_series
 
 __all__ = ["DEFAULT_RESULTS", "append_result", "read_results", "redraw"]
 
@@ -35,5 +35,10 @@ def read_results(path: Path = DEFAULT_RESULTS) -> list[dict[str, Any]]:
 
 def redraw(path: Path = DEFAULT_RESULTS, members: int = 1_000_000) -> Path:
     """Redraw ``throughput-<members>.png`` beside the results file."""
-    series = throughput_series(read_results(path), members)
-    return render_png(series, path.with_name(f"throughput-{members}.png"))
+    records = read_results(path)
+    return render_png(
+        throughput_series(records, members),
+        path.with_name(f"throughput-{members}.png"),
+        labels=run_labels(records, members),
+        title=f"Claim lines per second, {members:,} members (higher is better)",
+    )

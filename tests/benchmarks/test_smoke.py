@@ -9,15 +9,15 @@ writes a valid PNG.
 
 from __future__ import annotations
 
-import zlib
 from pathlib import Path
 
+import matplotlib.image
 import polars as pl
 import pytest
 
 from benchmarks.books import ensure_book, reference_job
 from benchmarks.e2e import e2e_table
-from benchmarks.plot import render_png, throughput_series
+from benchmarks.plot import render_png, run_labels, throughput_series
 from benchmarks.ref_duckdb import duckdb_reference
 from benchmarks.ref_polars import polars_reference
 from benchmarks.ref_settle import compare, settle_core
@@ -73,16 +73,24 @@ def test_stages_run_shard_by_shard_and_write_settles_table(book, tmp_path: Path)
     assert compare(expected, e2e_table(tmp_path)) == []
 
 
-def test_plot_writes_a_png(tmp_path: Path) -> None:
+def test_plot_writes_a_png_of_the_asked_size(tmp_path: Path) -> None:
     records = [
-        {"dataset": {"members": 10}, "figures": {"references": {"duckdb": {"lines_per_second": 2.0e6}}}},
-        {"dataset": {"members": 10}, "figures": {"e2e": {"warm": {"lines_per_second": 3.0e6}}}},
+        {
+            "dataset": {"members": 10},
+            "git": {"commit": "abcdef123"},
+            "figures": {"references": {"duckdb": {"lines_per_second": 2.0e6}}},
+        },
+        {
+            "dataset": {"members": 10},
+            "git": {"commit": "1234567890"},
+            "figures": {"e2e": {"warm": {"lines_per_second": 3.0e6}}},
+        },
+        {"dataset": {"members": 99}, "figures": {"e2e": {"warm": {"lines_per_second": 1.0}}}},
     ]
     series = throughput_series(records, 10)
-    assert series["duckdb"] == [2.0e6, None]
-    data = render_png(series, tmp_path / "p.png", width=80, height=40).read_bytes()
-    assert data.startswith(b"\x89PNG\r\n\x1a\n")
-    idat = data.index(b"IDAT")
-    length = int.from_bytes(data[idat - 4 : idat], "big")
-    rows = zlib.decompress(data[idat + 4 : idat + 4 + length])
-    assert len(rows) == 40 * (1 + 80 * 3)  # one filter byte and 80 RGB pixels per row
+    assert series["DuckDB reference"] == [2.0e6, None] and series["Settle warm"] == [None, 3.0e6]
+    assert [label.split("\n")[0] for label in run_labels(records, 10)] == ["abcdef1", "1234567"]
+    path = render_png(series, tmp_path / "p.png", width=320, height=200, labels=run_labels(records, 10))
+    assert path.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    image = matplotlib.image.imread(path)
+    assert image.shape[:2] == (200, 320)
