@@ -163,7 +163,7 @@ def partition_stage(ctx: ShardContext, task: InputTask) -> tuple[dict[int, int],
 
     try:
         # Many small files (a book by employer group) are split a few hundred thousand rows at
-        # a time: splitting has a fixed cost per batch (measured 9 ms for a 4,000-row file).
+        # a time: splitting has a fixed cost per batch (about 9 ms for each small file read alone).
         for batch in coalesce_batches(raw(), SPLIT_ROWS):
             for p, part in _split(batch, partitions_of(batch, task.table, ctx.partitions)):
                 if p in writers and writers[p].schema != part.schema:
