@@ -113,11 +113,6 @@ class SettledFacts(PopulationFacts):
         return super().threshold(plan)
 
 
-def _write(table: pa.Table, path: Path) -> None:
-    """Write atomically (temporary name, then rename): a retried task rewrites the same file."""
-    write_spill(table, path)
-
-
 # --- partition stage ----------------------------------------------------------------------
 
 
@@ -220,7 +215,7 @@ def validate_stage(ctx: ShardContext, shard: int, start: int, stop: int) -> Vali
     each partition's rejects, and compute the shard's population facts."""
     result, tables = _validate(ctx, start, stop, population=True)
     for table, rows in tables.items():
-        _write(rows, Path(ctx.work) / "validated" / f"s{shard:05d}" / f"{table}{SUFFIX}")
+        write_spill(rows, Path(ctx.work) / "validated" / f"s{shard:05d}" / f"{table}{SUFFIX}")
     return result
 
 
@@ -262,7 +257,7 @@ def _validate(
             reasons[table].update(tv.counts.rejected_by_reason)
         found = concat_rejects(rejects)
         if found.num_rows:
-            _write(_sorted_rejects(found), _part(ctx, "rejects-v", p))
+            write_spill(_sorted_rejects(found), _part(ctx, "rejects-v", p))
     tables = {t: pa.concat_tables(parts) for t, parts in accepted.items()}
     facts = PopulationFacts()
     if population and any(plan.needs_population_pass for plan in ctx.plans) and _has_members(tables):
@@ -317,10 +312,10 @@ def _map(ctx: ShardContext, tables: dict[str, pa.Table], facts: PopulationFacts)
         frame = frame.with_columns(pl.Series("__p", parts))
         for (p,), rows in frame.partition_by("__p", as_dict=True, maintain_order=True).items():
             sorted_rows = rows.drop("__p").sort(*_SORT[name])
-            _write(sorted_rows.to_arrow(), _part(ctx, name, int(p)))
+            write_spill(sorted_rows.to_arrow(), _part(ctx, name, int(p)))
     if out.rejects.num_rows:
         for p, rows in _route_rejects(ctx, out.rejects, tables):
-            _write(_sorted_rejects(rows), _part(ctx, "rejects-k", p))
+            write_spill(_sorted_rejects(rows), _part(ctx, "rejects-k", p))
     return MapResult(
         pool_bases=out.pool_bases,
         baselines=out.baselines,
