@@ -25,7 +25,7 @@ import pytest
 
 from settle.api.job_process import JobProcess
 from settle.api.runner import Runner
-from settle.api.store import JobStore, make_engine
+from settle.api.store import JobRecord, JobStore, make_engine
 from settle.api.submission import body_sha256, normalise_job
 from settle.cluster.partitioning import PARTITION_LINES
 
@@ -152,17 +152,23 @@ def store(fresh_database_url: str) -> Iterator[JobStore]:
     engine.dispose()
 
 
-def test_cancelling_a_running_job_stops_its_process(
-    store: JobStore, stuck_document: dict[str, Any], fifo: Path, tmp_path: Path
-) -> None:
+def _submit_stuck(store: JobStore, document: dict[str, Any], tmp_path: Path) -> JobRecord:
+    """Queue the job held by the FIFO for tenant acme, its outputs under ``tmp_path/results``."""
     job, _ = store.submit(
         tenant="acme",
         name="stuck",
-        document=stuck_document,
-        body_sha256=body_sha256(stuck_document),
+        document=document,
+        body_sha256=body_sha256(document),
         idempotency_key=None,
         output_for=lambda job_id: str(tmp_path / "results" / job_id),
     )
+    return job
+
+
+def test_cancelling_a_running_job_stops_its_process(
+    store: JobStore, stuck_document: dict[str, Any], fifo: Path, tmp_path: Path
+) -> None:
+    job = _submit_stuck(store, stuck_document, tmp_path)
     runner = Runner(store, lease_seconds=1.5, job_nice=0)
     worked: list[bool] = []
     thread = threading.Thread(target=lambda: worked.append(runner.run_once()), daemon=True)
@@ -184,14 +190,7 @@ def test_cancelling_a_running_job_stops_its_process(
 def test_a_stopped_runner_leaves_its_job_running_for_another_runner(
     store: JobStore, stuck_document: dict[str, Any], fifo: Path, tmp_path: Path
 ) -> None:
-    job, _ = store.submit(
-        tenant="acme",
-        name="stuck",
-        document=stuck_document,
-        body_sha256=body_sha256(stuck_document),
-        idempotency_key=None,
-        output_for=lambda job_id: str(tmp_path / "results" / job_id),
-    )
+    job = _submit_stuck(store, stuck_document, tmp_path)
     runner = Runner(store, lease_seconds=60, poll_seconds=0.05, job_nice=0)
     runner.start()
     with reading(fifo):
