@@ -24,7 +24,7 @@ when the members fall in different partitions.)
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -135,46 +135,57 @@ def partition_stage(ctx: ShardContext, task: InputTask) -> tuple[dict[int, int],
     writers: dict[int, SpillWriter] = {}
     seq: Counter[int] = Counter()
     rows: Counter[int] = Counter()
-    read = 0
+    counted = [0]
 
     def close(p: int) -> None:
         writers.pop(p).close()
 
     root = Path(ctx.work) / "pieces" / task.table
 
-    def raw() -> Iterator[pa.Table]:
-        nonlocal read
-        for f in task.files:
-            for batch in iter_file(
-                f,
-                task.table,
-                column_map=ctx.column_maps.get(task.table),
-                stratifiers=ctx.stratifiers,
-                row_groups=task.row_groups,
-            ):
-                read += batch.num_rows
-                if batch.num_rows:
-                    yield batch
-
     try:
-        # Many small files (a book by employer group) are split a few hundred thousand rows at
-        # a time: splitting has a fixed cost per batch (about 9 ms for each small file read alone).
-        for batch in coalesce_batches(raw(), SPLIT_ROWS):
-            for p, part in _split(batch, partitions_of(batch, task.table, ctx.partitions)):
-                if p in writers and writers[p].schema != part.schema:
-                    close(p)
-                    seq[p] += 1
-                if p not in writers:
-                    final = root / f"p={p}" / f"{task.index:06d}-{seq[p]:04d}{SUFFIX}"
-                    writers[p] = SpillWriter(final, part.schema)
-                writers[p].write(part)
-                rows[p] += part.num_rows
+        for p, part in _split_files(ctx, task.table, task.files, task.row_groups, counted):
+            if p in writers and writers[p].schema != part.schema:
+                close(p)
+                seq[p] += 1
+            if p not in writers:
+                final = root / f"p={p}" / f"{task.index:06d}-{seq[p]:04d}{SUFFIX}"
+                writers[p] = SpillWriter(final, part.schema)
+            writers[p].write(part)
+            rows[p] += part.num_rows
         for p in sorted(writers):
             close(p)
     finally:
         for writer in writers.values():
             writer.discard()
-    return dict(rows), read
+    return dict(rows), counted[0]
+
+
+def _split_files(
+    ctx: ShardContext,
+    table: str,
+    files: Sequence[InputFile],
+    row_groups: tuple[int, int] | None,
+    counted: list[int],
+) -> Iterator[tuple[int, pa.Table]]:
+    """(partition, rows) of the raw rows of ``files``, in file and row order; rows read are
+    added to ``counted[0]``.  Small files are joined to about :data:`SPLIT_ROWS` rows first:
+    splitting has a fixed cost per batch (about 9 ms for each small file split alone)."""
+
+    def raw() -> Iterator[pa.Table]:
+        for f in files:
+            for batch in iter_file(
+                f,
+                table,
+                column_map=ctx.column_maps.get(table),
+                stratifiers=ctx.stratifiers,
+                row_groups=row_groups,
+            ):
+                counted[0] += batch.num_rows
+                if batch.num_rows:
+                    yield batch
+
+    for batch in coalesce_batches(raw(), SPLIT_ROWS):
+        yield from _split(batch, partitions_of(batch, table, ctx.partitions))
 
 
 # --- round 1: validate ----------------------------------------------------------------------
@@ -195,17 +206,8 @@ class _Source:
             return [read_spill(path) for path in sorted(folder.glob(f"*{SUFFIX}"))]
         if table not in self._direct:
             split: dict[int, list[pa.Table]] = {}
-            raw = (
-                batch
-                for f in self.ctx.files.get(table, [])
-                for batch in iter_file(
-                    f, table, column_map=self.ctx.column_maps.get(table), stratifiers=self.ctx.stratifiers
-                )
-                if batch.num_rows
-            )
-            for batch in coalesce_batches(raw, SPLIT_ROWS):
-                for q, part in _split(batch, partitions_of(batch, table, self.ctx.partitions)):
-                    split.setdefault(q, []).append(part)
+            for q, part in _split_files(self.ctx, table, self.ctx.files.get(table, []), None, [0]):
+                split.setdefault(q, []).append(part)
             self._direct[table] = split
         return self._direct[table].get(p, [])
 
