@@ -25,7 +25,9 @@ import pyarrow.ipc as ipc
 __all__ = ["SUFFIX", "SpillWriter", "read_spill", "read_spill_schema", "write_spill"]
 
 SUFFIX = ".arrow"
-_OPTIONS = ipc.IpcWriteOptions(compression="lz4")
+# One IPC file holds one dictionary per dictionary column (``_source_file``): the chunks of a
+# table written at once are unified; a SpillWriter's tables must share theirs.
+_OPTIONS = ipc.IpcWriteOptions(compression="lz4", unify_dictionaries=True)
 
 
 def _temporary(path: Path) -> Path:

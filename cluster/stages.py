@@ -40,6 +40,7 @@ from settle.engine.pipeline.plan import ContractPlan
 from settle.engine.pipeline.shard import PopulationFacts, map_shard, population_facts
 from settle.engine.readers import InputFile, iter_file
 from settle.engine.rejects import concat_rejects
+from settle.engine.schemas import PROVENANCE_FIELDS
 from settle.engine.validate import coalesce_batches, validate_batches
 from settle.engine.validate_cross import IdSet, id_set
 
@@ -119,12 +120,22 @@ class SettledFacts(PopulationFacts):
 def _split(batch: pa.Table, parts: np.ndarray) -> Iterator[tuple[int, pa.Table]]:
     """Rows of ``batch`` per partition, each in the batch's row order (Polars gathers the
     columns in parallel, about twice as fast as Arrow's ``take`` per partition; text columns
-    come back as ``large_string``, which validation reads the same)."""
-    frame = pl.from_arrow(batch)
+    come back as ``large_string``, which validation reads the same).
+
+    ``_source_file`` goes through the split as its int32 indices and comes back with the
+    batch's own dictionary (every chunk of it shares one, see :func:`_split_files`), so every
+    piece a task writes has the same dictionary, as one Arrow IPC file requires."""
+    at = batch.schema.get_field_index("_source_file")
+    files = batch.column(at)
+    dictionary = files.chunk(0).dictionary
+    indices = pa.chunked_array([c.indices for c in files.chunks], pa.int32())
+    frame = pl.from_arrow(batch.set_column(at, "_source_file", indices))
     assert isinstance(frame, pl.DataFrame)
     frame = frame.with_columns(pl.Series("__p", parts, dtype=pl.Int64))
     for (p,), rows in sorted(frame.partition_by("__p", maintain_order=True, as_dict=True).items()):
-        yield int(p), rows.drop("__p").to_arrow()
+        part = rows.drop("__p").to_arrow()
+        source = pa.DictionaryArray.from_arrays(part.column(at).combine_chunks(), dictionary)
+        yield int(p), part.set_column(at, PROVENANCE_FIELDS[0], source)
 
 
 def partition_stage(ctx: ShardContext, task: InputTask) -> tuple[dict[int, int], int]:
@@ -171,8 +182,11 @@ def _split_files(
     added to ``counted[0]``.  Small files are joined to about :data:`SPLIT_ROWS` rows first:
     splitting has a fixed cost per batch (about 9 ms for each small file split alone)."""
 
+    # One dictionary for the task's files, shared by every batch (see _split).
+    names = pa.array([f.display for f in files], pa.string())
+
     def raw() -> Iterator[pa.Table]:
-        for f in files:
+        for i, f in enumerate(files):
             for batch in iter_file(
                 f,
                 table,
@@ -182,7 +196,10 @@ def _split_files(
             ):
                 counted[0] += batch.num_rows
                 if batch.num_rows:
-                    yield batch
+                    at = batch.schema.get_field_index("_source_file")
+                    index = pa.array(np.full(batch.num_rows, i, dtype=np.int32))
+                    source = pa.DictionaryArray.from_arrays(index, names)
+                    yield batch.set_column(at, PROVENANCE_FIELDS[0], source)
 
     for batch in coalesce_batches(raw(), SPLIT_ROWS):
         yield from _split(batch, partitions_of(batch, table, ctx.partitions))
@@ -339,6 +356,7 @@ def _route_rejects(
     for (name,), rows in found.partition_by("table", as_dict=True, maintain_order=True).items():
         source = pl.from_arrow(tables[str(name)].select(["_source_file", "_row_number", "member_id"]))
         assert isinstance(source, pl.DataFrame)
+        rows = rows.with_columns(pl.col("source_file").cast(source.schema["_source_file"]))
         joined = rows.join(
             source.rename({"_source_file": "source_file", "_row_number": "row_number"}),
             on=["source_file", "row_number"],
@@ -348,7 +366,9 @@ def _route_rejects(
         routed.append(joined)
     every = pl.concat(routed)
     parts = keyed_partitions(every["member_id"].to_arrow(), ctx.partitions)
-    every = every.with_columns(pl.Series("__p", parts)).drop("member_id")
+    every = every.with_columns(pl.Series("__p", parts), pl.col("source_file").cast(pl.String)).drop(
+        "member_id"
+    )
     for (p,), rows in every.partition_by("__p", as_dict=True, maintain_order=True).items():
         yield int(p), rows.drop("__p").to_arrow()
 

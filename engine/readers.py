@@ -516,7 +516,7 @@ def _shape(raw: pa.Table, plan: _Plan) -> pa.Table:
 
 def _with_provenance(batch: pa.Table, display: str, offset: int) -> pa.Table:
     n = batch.num_rows
-    source = pa.nulls(n, pa.string()).fill_null(display)
+    source = pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int32)), pa.array([display]))
     rows = pa.array(np.arange(offset + 1, offset + n + 1, dtype=np.int64))
     return batch.append_column(PROVENANCE_FIELDS[0], source).append_column(PROVENANCE_FIELDS[1], rows)
 

@@ -136,7 +136,7 @@ def _duplicates(keys: tuple[str, ...]) -> tuple[Check, _Selector]:
                     pl.lit("repeats row "),
                     pl.col("_row_number").first().over(keys).cast(pl.String),
                     pl.lit(" of "),
-                    pl.col("_source_file").first().over(keys),
+                    pl.col("_source_file").first().over(keys).cast(pl.String),
                     pl.lit(f" (same {same})"),
                 ]
             ).alias("__detail"),

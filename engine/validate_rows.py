@@ -174,7 +174,7 @@ def describe(bad: pl.DataFrame, table: str, checks: Sequence[Check]) -> pl.DataF
             detail = pl.when(idx == k).then(extra).otherwise(detail)
     return bad.select(
         pl.lit(table).alias("table"),
-        pl.col("_source_file").alias("source_file"),
+        pl.col("_source_file").cast(pl.String).alias("source_file"),
         pl.col("_row_number").alias("row_number"),
         lookup("column").alias("column"),
         idx.replace_strict({k: str(ch.reason) for k, ch in enumerate(checks)}, return_dtype=pl.String).alias(

@@ -203,7 +203,7 @@ def claim_costs(
 def _rejects(outside: pl.DataFrame) -> pa.Table:
     frame = outside.sort("table", "_source_file", "_row_number").select(
         pl.col("table"),
-        pl.col("_source_file").alias("source_file"),
+        pl.col("_source_file").cast(pl.String).alias("source_file"),
         pl.col("_row_number").cast(pl.Int64).alias("row_number"),
         pl.col("date_column").alias("column"),
         pl.lit(RejectReason.SERVICE_OUTSIDE_ENROLLMENT.value).alias("reason"),

@@ -312,7 +312,8 @@ def _rejected_paid_cents(rejects: pa.Table, kernels: _Kernels) -> int:
             continue
         paid = frame.select("_source_file", "_row_number", "paid_cents").join(
             mine.select(
-                pl.col("source_file").alias("_source_file"), pl.col("row_number").alias("_row_number")
+                pl.col("source_file").cast(frame.schema["_source_file"]).alias("_source_file"),
+                pl.col("row_number").alias("_row_number"),
             ),
             on=["_source_file", "_row_number"],
             how="semi",

@@ -1,0 +1,67 @@
+"""The partition stage keeps every row's provenance: a piece row's (``_source_file``,
+``_row_number``) names the input file and row it was read from, for a task of many files."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+
+from settle.cluster.partitioning import partitions_of
+from settle.cluster.plan import InputTask
+from settle.cluster.spill import read_spill
+from settle.cluster.stages import ShardContext, partition_stage
+from settle.engine.job import load_job
+from settle.engine.readers import list_input_files
+from settle.engine.schemas import SOURCE_FILE_TYPE
+
+
+def test_pieces_of_a_many_file_task_name_each_rows_file_and_row(
+    books: dict[str, Path], tmp_path: Path
+) -> None:
+    job = load_job(books["by_group"] / "job.yaml")
+    files = list_input_files(job.input_paths("medical_claim"))
+    assert len(files) > 5
+    ctx = ShardContext(
+        work=str(tmp_path),
+        partitions=8,
+        plans=[],
+        tables=("medical_claim",),
+        column_maps={},
+        stratifiers=(),
+        roster=pa.table({"npi": pa.array([], pa.string())}),
+        roster_npis=pl.Series("id", [], dtype=pl.String),
+        partitioned=True,
+    )
+    rows, read = partition_stage(ctx, InputTask("medical_claim", 0, tuple(files)))
+
+    originals = pl.concat(
+        pl.read_parquet(f.path, columns=["claim_id", "claim_line_number", "member_id"]).with_columns(
+            pl.lit(f.display).alias("_source_file"),
+            pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("_row_number"),
+        )
+        for f in files
+    )
+    assert read == originals.height == sum(rows.values())
+
+    pieces = sorted((tmp_path / "pieces" / "medical_claim").rglob("*.arrow"))
+    assert {p.parent.name for p in pieces} == {f"p={k}" for k in rows}
+    got = []
+    for piece in pieces:
+        table = read_spill(piece)
+        assert table.schema.field("_source_file").type == SOURCE_FILE_TYPE
+        # Every row of the piece belongs to the piece's partition.
+        partition = int(piece.parent.name.removeprefix("p="))
+        assert set(partitions_of(table, "medical_claim", 8).tolist()) == {partition}
+        frame = pl.from_arrow(table.select(["claim_id", "claim_line_number", "member_id", "_row_number"]))
+        assert isinstance(frame, pl.DataFrame)
+        got.append(frame.with_columns(pl.Series("_source_file", table["_source_file"].cast(pa.string()))))
+    pieced = pl.concat(got).select(originals.columns)
+    # The same rows, each with the file and row it came from; none lost, none repeated.
+    joined = originals.join(pieced, on=["_source_file", "_row_number"], how="inner", suffix="_piece")
+    assert joined.height == originals.height == pieced.height
+    assert joined["claim_id"].equals(joined["claim_id_piece"], check_names=False)
+    assert joined["member_id"].equals(joined["member_id_piece"], check_names=False)
+    assert Counter(pieced["_source_file"]) == Counter(originals["_source_file"])
