@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from pyarrow.fs import LocalFileSystem
 
 from settle.cluster.partitioning import partition_count, partitions_of, stable_hash
-from settle.cluster.plan import _row_group_runs, input_tasks, pack
+from settle.cluster.plan import _row_group_runs, default_shards, input_tasks, pack
 from settle.engine.readers import InputFile
 
 _MASK = (1 << 64) - 1
@@ -45,6 +45,15 @@ def test_partition_count_is_a_power_of_two_of_the_lines() -> None:
     assert partition_count(2_000_001) == 2  # ceil = 2
     assert partition_count(28_800_000) == 16  # ceil(14.4) = 15 -> 16
     assert partition_count(26_000, 2_000) == 16  # 13 -> 16
+
+
+def test_default_shards_are_a_power_of_two_of_about_two_million_lines() -> None:
+    assert default_shards(0) == 1
+    assert default_shards(2_000_000) == 1  # one shard: no partition stage
+    assert default_shards(2_000_001) == 2
+    assert default_shards(28_189_880) == 16  # the 1M-member book: ceil(14.1) = 15 -> 16
+    assert default_shards(140_900_000) == 128  # ceil(70.45) = 71 -> 128
+    assert default_shards(10, shard_lines=3) == 4  # ceil(3.3) = 4
 
 
 def test_pack_cuts_where_the_running_total_reaches_each_share() -> None:

@@ -9,6 +9,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pytest
+import ray
+
 _CHILD = """
 import ray
 from settle.cluster.runtime import ensure_ray
@@ -33,3 +36,17 @@ def test_an_embedded_ray_removes_its_folder_when_the_process_exits() -> None:
         assert not list(folder.glob("settle-ray-*"))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.mark.usefixtures("ray_session")
+def test_stage_tasks_run_polars_with_one_thread() -> None:
+    """A stage task holds one CPU: its Polars must not start a thread per core."""
+    from settle.cluster.remote import TASK_ENV
+
+    @ray.remote(runtime_env=TASK_ENV)
+    def threads() -> int:
+        import polars as pl
+
+        return pl.thread_pool_size()
+
+    assert ray.get(threads.remote()) == 1
