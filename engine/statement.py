@@ -254,12 +254,50 @@ STATEMENT_STEPS_SCHEMA = pa.schema(
 
 
 def statements_to_table(statements: Sequence[Statement]) -> pa.Table:
-    """Statements as an Arrow table: the CSV's rows plus the final amount in integer cents."""
-    rows = [(*row, st.amount_cents) for st in statements for row in _step_rows([st])]
-    names = STATEMENT_STEPS_SCHEMA.names
-    return pa.table(
-        {name: [row[i] for row in rows] for i, name in enumerate(names)}, schema=STATEMENT_STEPS_SCHEMA
-    )
+    """Statements as an Arrow table: the CSV's rows plus the final amount in integer cents.
+
+    Built column by column: the statement's own fields once per statement, repeated over its
+    steps with one ``take`` (tens of thousands of statements of ~20 steps each)."""
+    numbers: list[int] = []
+    names: list[str] = []
+    labels: list[str] = []
+    values: list[str] = []
+    units: list[str] = []
+    owner: list[int] = []
+    for k, st in enumerate(statements):
+        for i, s in enumerate(st.steps, 1):
+            numbers.append(i)
+            names.append(s.name)
+            labels.append(s.label)
+            values.append(s.display())
+            units.append(s.unit)
+            owner.append(k)
+    per_statement: dict[str, list[Any]] = {
+        "contract_id": [st.contract_id for st in statements],
+        "kind": [st.kind for st in statements],
+        "entity_id": [st.entity_id for st in statements],
+        "group_id": [st.group_id for st in statements],
+        "period": [st.period for st in statements],
+        "payment_stream": [st.payment_stream for st in statements],
+        "amount": [cents_to_str(st.amount_cents) for st in statements],
+        "direction": [st.direction for st in statements],
+        "amount_cents": [st.amount_cents for st in statements],
+    }
+    per_step: dict[str, list[Any]] = {
+        "step_number": numbers,
+        "step": names,
+        "label": labels,
+        "value": values,
+        "unit": units,
+    }
+    rows = pa.array(owner, pa.int64())
+    columns = []
+    for f in STATEMENT_STEPS_SCHEMA:
+        if f.name in per_step:
+            columns.append(pa.array(per_step[f.name], f.type))
+        else:
+            columns.append(pa.array(per_statement[f.name], f.type).take(rows))
+    return pa.Table.from_arrays(columns, schema=STATEMENT_STEPS_SCHEMA)
 
 
 def statements_to_json(statements: Iterable[Statement]) -> str:

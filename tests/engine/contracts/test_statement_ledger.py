@@ -19,7 +19,12 @@ from settle.engine.ledger import (
     totals_table,
     transfer,
 )
-from settle.engine.statement import StatementBuilder, statements_to_csv, statements_to_json
+from settle.engine.statement import (
+    StatementBuilder,
+    statements_to_csv,
+    statements_to_json,
+    statements_to_table,
+)
 
 
 def _statement() -> StatementBuilder:
@@ -64,6 +69,22 @@ def test_renderings() -> None:
     text = st.to_text()
     assert "Benchmark B" in text and "600000.00" in text and "-123.45" in text
     assert "entity to payer" in text
+
+
+def test_table_holds_the_csv_rows_with_each_statements_fields_on_its_own_steps() -> None:
+    first = _statement().build(-12345)
+    other = StatementBuilder("c2", "bonus_pool", "E2", "G7", None, "p4p")
+    other.cents("pool", "Pool", 500)
+    second = other.build(500)
+    table = statements_to_table([first, second, first])
+    rows = list(csv.DictReader(io.StringIO(statements_to_csv([first, second, first]))))
+    assert table.num_rows == len(rows) == 11
+    got = table.to_pylist()
+    for row, expected in zip(got, rows, strict=True):
+        assert {k: "" if v is None else str(v) for k, v in row.items() if k != "amount_cents"} == expected
+    assert [r["amount_cents"] for r in got] == [-12345] * 5 + [500] + [-12345] * 5
+    assert got[5]["group_id"] == "G7" and got[5]["period"] is None and got[5]["step_number"] == 1
+    assert statements_to_table([]).num_rows == 0
 
 
 def _entry(debit: str, credit: str, cents: int) -> LedgerEntry:
