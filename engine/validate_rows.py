@@ -33,7 +33,7 @@ import pyarrow as pa
 
 from settle.engine.rejects import REJECTS_SCHEMA, RejectReason
 from settle.engine.schemas import CODE_FORMATS, PROVENANCE_FIELDS, TABLES, Column, canonical_schema
-from settle.engine.validate_parse import ColumnParser, parser_for
+from settle.engine.validate_parse import ColumnParser, canonical_text_columns, parser_for
 
 __all__ = [
     "Check",
@@ -125,7 +125,11 @@ def check_rows_frame(
         renamed.append((pl.col(src) if src in df.columns else pl.lit(None)).alias(f"__r{i}"))
     strat = [(pl.col(s) if s in df.columns else pl.lit(None)).cast(pl.String).alias(s) for s in extra]
     df = df.select(*renamed, *strat, *_PROV)
-    parsers = [parser_for(c, f"__r{i}", df.schema[f"__r{i}"]) for i, c in enumerate(spec.columns)]
+    as_is = canonical_text_columns(df, {f"__r{i}": c for i, c in enumerate(spec.columns)})
+    parsers = [
+        parser_for(c, f"__r{i}", df.schema[f"__r{i}"], canonical=f"__r{i}" in as_is)
+        for i, c in enumerate(spec.columns)
+    ]
 
     lf = df.lazy().with_columns(p.prep().alias(f"__p{i}") for i, p in enumerate(parsers))
     stage2 = [p.value(pl.col(f"__p{i}")).alias(f"__v{i}") for i, p in enumerate(parsers)]

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from settle.engine.money import dollars_to_cents
 from settle.engine.schemas import TABLES, Column
-from settle.engine.validate_parse import parser_for
+from settle.engine.validate_parse import canonical_text_columns, parser_for
 
 PAID = TABLES["medical_claim"].column("paid_cents")
 
@@ -181,3 +181,76 @@ def test_codes_have_their_formats() -> None:
     member = TABLES["eligibility"].column("member_id")
     assert parse(member, [" 00017 ", "A-1"])[0] == ["00017", "A-1"]
     assert parse(member, [17], pa.int64())[0] == ["17"]  # no width is known: zeros cannot come back
+
+
+_CODE_COLUMNS = {
+    name: TABLES["medical_claim"].column(name)
+    for name in ("rendering_npi", "rendering_tin", "hcpcs_code", "place_of_service_code", "claim_type")
+}
+_CODE_TEXT = st.one_of(
+    st.sampled_from(
+        [
+            "1234567890",
+            "123456789",
+            "12-3456789",
+            "99213",
+            "g0402",
+            "G0402",
+            "11",
+            "1",
+            " 11",
+            "",
+            "professional",
+            "Professional",
+            "institutional",
+            " institutional",
+            "x",
+            "12345678901",
+        ]
+    ),
+    st.text(alphabet="0123456789-AaGg ", max_size=11),
+)
+
+
+def _parse_with(column: Column, values: list[str | None], canonical: bool) -> list[Any]:
+    frame = pl.from_arrow(pa.table({"raw": pa.array(values, pa.string())}))
+    assert isinstance(frame, pl.DataFrame)
+    parser = parser_for(column, "raw", frame.schema["raw"], canonical=canonical)
+    return frame.select(parser.value(parser.prep()).alias("v")).to_series().to_list()
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    name=st.sampled_from(sorted(_CODE_COLUMNS)),
+    values=st.lists(st.one_of(st.none(), _CODE_TEXT), max_size=12),
+)
+def test_the_canonical_fast_path_parses_exactly_as_the_full_parse(
+    name: str, values: list[str | None]
+) -> None:
+    """A column is taken as it is only when every cell already is what the full parse makes
+    of it; otherwise the full parse runs.  Either way the values are the full parse's."""
+    column = _CODE_COLUMNS[name]
+    frame = pl.from_arrow(pa.table({"raw": pa.array(values, pa.string())}))
+    assert isinstance(frame, pl.DataFrame)
+    fast = "raw" in canonical_text_columns(frame, {"raw": column})
+    full = _parse_with(column, values, canonical=False)
+    assert _parse_with(column, values, canonical=fast) == full
+    if fast:  # every present cell parsed to itself
+        assert full == values
+
+
+def test_canonical_columns_are_found_only_when_every_cell_is_canonical() -> None:
+    tin = TABLES["medical_claim"].column("rendering_tin")
+    kind = TABLES["medical_claim"].column("claim_type")
+
+    def found(column: Column, values: list[str | None]) -> bool:
+        frame = pl.from_arrow(pa.table({"raw": pa.array(values, pa.string())}))
+        assert isinstance(frame, pl.DataFrame)
+        return "raw" in canonical_text_columns(frame, {"raw": column})
+
+    assert found(tin, ["123456789", None, "987654321"])
+    assert not found(tin, ["123456789", "12-3456789"])  # hyphens are removed by the full parse
+    assert not found(tin, ["123456789", " 123456789"])  # white space is stripped by it
+    assert not found(tin, ["123456789", ""])  # an empty cell is missing, not canonical
+    assert found(kind, ["professional", "institutional"])
+    assert not found(kind, ["professional", "Institutional"])
