@@ -117,6 +117,9 @@ class Claim:
     reclaimed: bool
 
 
+_CLAIM_TRIES = 8  # claims lost to concurrent runners before giving up for this poll
+
+
 class JobStore:
     """Jobs, their events and leases in one database."""
 
@@ -243,30 +246,42 @@ class JobStore:
     # -- the runner's side ----------------------------------------------------------------
 
     def claim(self, holder: str, lease_seconds: float) -> Claim | None:
-        """Claim the oldest queued job, or a running one whose lease expired."""
+        """Claim the oldest queued job, or a running one whose lease expired.
+
+        On PostgreSQL the candidate row is locked with ``FOR UPDATE SKIP LOCKED``; when another
+        runner claimed it and committed between this query's snapshot and its lock, PostgreSQL
+        re-checks the job row's own columns but not the joined lease row (still the snapshot's:
+        none), so the job can look claimable again.  The claim is therefore re-checked in a new
+        statement (a new snapshot under READ COMMITTED, which sees the other runner's lease)
+        and, if lost, tried again with the next candidate."""
+        for _ in range(_CLAIM_TRIES):
+            lost, claim = self._try_claim(holder, lease_seconds)
+            if not lost:
+                return claim
+        return None
+
+    def _try_claim(self, holder: str, lease_seconds: float) -> tuple[bool, Claim | None]:
+        """(lost to another runner, the claim or None when nothing is claimable)."""
         now = utcnow()
-        candidate = (
-            select(jobs.c.id, jobs.c.state)
-            .select_from(jobs.outerjoin(leases, leases.c.job_id == jobs.c.id))
-            .where(
-                or_(
-                    jobs.c.state == "queued",
-                    and_(
-                        jobs.c.state == "running", or_(leases.c.job_id.is_(None), leases.c.expires_at < now)
-                    ),
-                )
-            )
-            .order_by(jobs.c.seq)
-            .limit(1)
+        with_lease = jobs.outerjoin(leases, leases.c.job_id == jobs.c.id)
+        claimable = or_(
+            jobs.c.state == "queued",
+            and_(jobs.c.state == "running", or_(leases.c.job_id.is_(None), leases.c.expires_at < now)),
         )
+        candidate = select(jobs.c.id).select_from(with_lease).where(claimable).order_by(jobs.c.seq).limit(1)
         if is_postgresql(self.engine):
             candidate = candidate.with_for_update(skip_locked=True, of=jobs)
         with write_tx(self.engine) as conn:
             found = conn.execute(candidate).first()
             if found is None:
-                return None
-            job_id, state = found
-            reclaimed = state == "running"
+                return False, None
+            job_id = found[0]
+            current = conn.execute(
+                select(jobs.c.state).select_from(with_lease).where(jobs.c.id == job_id, claimable)
+            ).first()
+            if current is None:  # claimed by another runner since this query's snapshot
+                return True, None
+            reclaimed = current[0] == "running"
             conn.execute(
                 update(jobs)
                 .where(jobs.c.id == job_id)
@@ -291,7 +306,7 @@ class JobStore:
                 )
             )
             row = conn.execute(select(jobs).where(jobs.c.id == job_id)).one()
-            return Claim(JobRecord.from_row(row), reclaimed)
+            return False, Claim(JobRecord.from_row(row), reclaimed)
 
     def heartbeat(self, job_id: str, holder: str, lease_seconds: float) -> bool:
         """Extend the lease; ``False`` when the holder no longer holds it (expired and
