@@ -24,7 +24,7 @@ when the members fall in different partitions.)
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -234,7 +234,7 @@ def validate_stage(ctx: ShardContext, shard: int, start: int, stop: int) -> Vali
     each partition's rejects, and compute the shard's population facts."""
     result, tables = _validate(ctx, start, stop, population=True)
     for table, rows in tables.items():
-        write_spill(rows, Path(ctx.work) / "validated" / f"s{shard:05d}" / f"{table}{SUFFIX}")
+        write_spill(rows.to_arrow(), Path(ctx.work) / "validated" / f"s{shard:05d}" / f"{table}{SUFFIX}")
     return result
 
 
@@ -242,16 +242,19 @@ def validate_map_stage(
     ctx: ShardContext, shard: int, start: int, stop: int
 ) -> tuple[ValidateResult, MapResult]:
     """Both rounds in one task, for a job none of whose contracts needs the population facts:
-    the accepted rows go straight from validation to the kernels, never through the disk."""
+    the accepted rows go straight from validation to the kernels as Polars frames, never
+    through the disk or Arrow."""
     result, tables = _validate(ctx, start, stop, population=False)
     return result, _map(ctx, tables, PopulationFacts())
 
 
 def _validate(
     ctx: ShardContext, start: int, stop: int, *, population: bool
-) -> tuple[ValidateResult, dict[str, pa.Table]]:
+) -> tuple[ValidateResult, dict[str, pl.DataFrame]]:
+    """The accepted rows of partitions ``start..stop`` per table, as Polars frames in the
+    canonical schema's Polars types (Arrow only where they are written)."""
     source = _Source(ctx)
-    accepted: dict[str, list[pa.Table]] = {t: [] for t in ctx.tables}
+    accepted: dict[str, list[pl.DataFrame]] = {t: [] for t in ctx.tables}
     read: Counter[str] = Counter()
     kept: Counter[str] = Counter()
     reasons: dict[str, Counter[str]] = {t: Counter() for t in ctx.tables}
@@ -268,8 +271,8 @@ def _validate(
                 roster_npis=None if first else ctx.roster_npis,
             )
             if first:
-                members = id_set(tv.accepted["member_id"])
-            accepted[table].append(tv.accepted)
+                members = id_set(tv.frame["member_id"])
+            accepted[table].append(tv.frame)
             rejects.append(tv.rejects)
             read[table] += tv.counts.read
             kept[table] += tv.counts.accepted
@@ -277,7 +280,7 @@ def _validate(
         found = concat_rejects(rejects)
         if found.num_rows:
             write_spill(_sorted_rejects(found), _part(ctx, "rejects-v", p))
-    tables = {t: pa.concat_tables(parts) for t, parts in accepted.items()}
+    tables = {t: pl.concat(parts, how="vertical", rechunk=False) for t, parts in accepted.items()}
     facts = PopulationFacts()
     if population and any(plan.needs_population_pass for plan in ctx.plans) and _has_members(tables):
         facts = population_facts(ctx.plans, {**tables, "roster": ctx.roster})
@@ -289,12 +292,12 @@ def _validate(
     return ValidateResult(counts, facts, read["medical_claim"]), tables
 
 
-def _has_members(tables: dict[str, pa.Table]) -> bool:
+def _has_members(tables: Mapping[str, pa.Table | pl.DataFrame]) -> bool:
     """Whether the shard has anything for the kernels (they need eligibility and claims)."""
     elig, claims = tables.get("eligibility"), tables.get("medical_claim")
-    if elig is None or claims is None or (elig.num_rows == 0 and claims.num_rows == 0):
+    if elig is None or claims is None or (len(elig) == 0 and len(claims) == 0):
         return False
-    if elig.num_rows == 0 or claims.num_rows == 0:
+    if len(elig) == 0 or len(claims) == 0:
         raise SettleSystemError(
             "a shard holds eligibility without claims (or claims without eligibility); "
             "the job's partitions are too small for its data: run it with fewer partitions"
@@ -312,7 +315,9 @@ def map_stage(ctx: ShardContext, shard: int, start: int, stop: int, facts: Popul
     return _map(ctx, {t: read_spill(folder / f"{t}{SUFFIX}") for t in ctx.tables}, facts)
 
 
-def _map(ctx: ShardContext, tables: dict[str, pa.Table], facts: PopulationFacts) -> MapResult:
+def _map(
+    ctx: ShardContext, tables: Mapping[str, pa.Table | pl.DataFrame], facts: PopulationFacts
+) -> MapResult:
     empty = pa.table({"contract_id": pa.array([], pa.string())})
     if not _has_members(tables):
         return MapResult(empty, empty, 0, 0, 0, 0, 0)
@@ -347,14 +352,14 @@ def _map(ctx: ShardContext, tables: dict[str, pa.Table], facts: PopulationFacts)
 
 
 def _route_rejects(
-    ctx: ShardContext, rejects: pa.Table, tables: dict[str, pa.Table]
+    ctx: ShardContext, rejects: pa.Table, tables: Mapping[str, pa.Table | pl.DataFrame]
 ) -> Iterator[tuple[int, pa.Table]]:
     """Kernel rejects per partition, through the member id of the accepted row they name."""
     found = pl.from_arrow(rejects)
     assert isinstance(found, pl.DataFrame)
     routed = []
     for (name,), rows in found.partition_by("table", as_dict=True, maintain_order=True).items():
-        source = pl.from_arrow(tables[str(name)].select(["_source_file", "_row_number", "member_id"]))
+        source = pl.DataFrame(tables[str(name)]).select(["_source_file", "_row_number", "member_id"])
         assert isinstance(source, pl.DataFrame)
         rows = rows.with_columns(pl.col("source_file").cast(source.schema["_source_file"]))
         joined = rows.join(

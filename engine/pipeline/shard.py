@@ -38,7 +38,7 @@ from settle.engine.rejects import concat_rejects, empty_rejects
 
 __all__ = ["PopulationFacts", "ShardOutput", "map_shard", "population_facts"]
 
-Tables = Mapping[str, pa.Table]
+Tables = Mapping[str, pa.Table | pl.DataFrame]
 _T = TypeVar("_T")
 
 
@@ -84,8 +84,11 @@ class _Kernels:
     def __init__(self, tables: Tables) -> None:
         self.frames: dict[str, pl.DataFrame | None] = {}
         for name, table in tables.items():
-            frame = pl.from_arrow(table) if table is not None and table.num_rows > 0 else None
-            assert frame is None or isinstance(frame, pl.DataFrame)
+            if table is None or len(table) == 0:
+                self.frames[name] = None
+                continue
+            frame = table if isinstance(table, pl.DataFrame) else pl.from_arrow(table)
+            assert isinstance(frame, pl.DataFrame)
             self.frames[name] = frame
         self._memo: dict[tuple[object, ...], object] = {}
 
@@ -218,7 +221,7 @@ def map_shard(
         pool_bases=_concat(pool_parts),
         baselines=_concat(baseline_parts),
         rejects=kernel_rejects,
-        claim_lines=tables["medical_claim"].num_rows,
+        claim_lines=len(tables["medical_claim"]),
         rejected_paid_cents=_rejected_paid_cents(kernel_rejects, kernels),
         **_unused(plans, kernels),
     )
