@@ -50,3 +50,20 @@ def test_stage_tasks_run_polars_with_one_thread() -> None:
         return pl.thread_pool_size()
 
     assert ray.get(threads.remote()) == 1
+
+
+@pytest.mark.usefixtures("ray_session")
+def test_stage_tasks_start_with_the_allocator_settings() -> None:
+    """The allocators read their settings once, when the worker process starts: the settings
+    must be in the environment the process was started with (``/proc/self/environ``), not
+    only put into ``os.environ`` later."""
+    from settle.cluster.remote import ALLOCATOR_ENV, TASK_ENV
+
+    @ray.remote(runtime_env=TASK_ENV)
+    def start_environment() -> dict[str, str]:
+        raw = Path("/proc/self/environ").read_bytes().split(b"\0")
+        pairs = (item.decode().partition("=") for item in raw if b"=" in item)
+        return {k: v for k, _, v in pairs}
+
+    found = ray.get(start_environment.remote())
+    assert {k: found.get(k) for k in ALLOCATOR_ENV} == ALLOCATOR_ENV
