@@ -62,13 +62,20 @@ def stable_hash(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     starts = offsets[:-1]
     lengths = offsets[1:] - starts
     h = np.full(n, _FNV_OFFSET, dtype=np.uint64)
-    active = np.flatnonzero(lengths > 0)
-    j = 0
-    while active.size:
-        byte = data[starts[active] + j].astype(np.uint64)
-        h[active] = (h[active] ^ byte) * _FNV_PRIME
-        j += 1
-        active = active[lengths[active] > j]
+    first = int(lengths[0])
+    if (lengths == first).all():
+        # Every id has the same byte length (the usual case: member ids of one format): the
+        # bytes are an n x length matrix in place, hashed a column at a time (about ten times
+        # faster than gathering byte j of every id that is still long enough).
+        _fnv_columns(h, data[offsets[0] : offsets[0] + n * first].reshape(n, first))
+    else:
+        for length in np.unique(lengths):
+            if length == 0:
+                continue
+            rows = np.flatnonzero(lengths == length)
+            part = h[rows]
+            _fnv_columns(part, data[starts[rows, None] + np.arange(length)])
+            h[rows] = part
     # fmix64: spreads every input bit over the low bits that ``mod P`` keeps.
     h ^= h >> np.uint64(33)
     h *= _M1
@@ -76,6 +83,13 @@ def stable_hash(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     h *= _M2
     h ^= h >> np.uint64(33)
     return h
+
+
+def _fnv_columns(h: np.ndarray, matrix: np.ndarray) -> None:
+    """FNV-1a steps over the columns of ``matrix`` (one row of bytes per hash), in place."""
+    for j in range(matrix.shape[1]):
+        h ^= matrix[:, j]
+        h *= _FNV_PRIME
 
 
 def partition_count(lines: int, partition_lines: int = PARTITION_LINES) -> int:

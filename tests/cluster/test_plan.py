@@ -31,6 +31,25 @@ def test_hash_is_fnv1a_then_fmix64(values: list[str]) -> None:
     assert [int(h) for h in stable_hash(pa.array(values, pa.string()))] == [_reference(v) for v in values]
 
 
+@given(
+    st.integers(min_value=0, max_value=12).flatmap(
+        lambda n: st.lists(st.text(alphabet="0123456789ABCMZ", min_size=n, max_size=n), max_size=40)
+    ),
+    st.integers(min_value=0, max_value=3),
+)
+def test_hash_of_ids_of_one_length_and_of_a_slice(values: list[str], cut: int) -> None:
+    # Ids of equal byte length take the matrix path; a slice starts at a non-zero offset.
+    whole = pa.array(["pad"] * cut + values, pa.string())
+    chunked = pa.chunked_array([whole.slice(cut)])
+    assert [int(h) for h in stable_hash(chunked)] == [_reference(v) for v in values]
+
+
+def test_hash_of_nulls_and_mixed_lengths() -> None:
+    values = ["M1", None, "", "M0000000001", "é", None, "M2"]
+    expected = [_reference(v or "") for v in values]
+    assert [int(h) for h in stable_hash(pa.array(values, pa.string()))] == expected
+
+
 def test_partition_of_the_canonical_member_id() -> None:
     # " M1" is M1 once stripped, as validation parses it; a missing id goes to partition 0.
     raw = pa.table({"member_id": [" M1", "M1", None, ""]})
