@@ -32,7 +32,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import pyarrow as pa
 
@@ -81,9 +81,11 @@ PAYMENT_STREAMS = {
 Figure = int | Decimal | bool | str
 
 
-@dataclass(frozen=True)
-class Step:
-    """One named step of a statement.  Money (``usd``, ``usd_pmpm``) is integer cents."""
+class Step(NamedTuple):
+    """One named step of a statement.  Money (``usd``, ``usd_pmpm``) is integer cents.
+
+    A named tuple rather than a frozen dataclass: equally immutable, and about five times
+    cheaper to make (a settlement of 46,000 statements makes 880,000 steps)."""
 
     name: str
     label: str
@@ -92,14 +94,7 @@ class Step:
 
     def display(self) -> str:
         """The figure as printed: dollars with two decimals for money, exact text otherwise."""
-        v = self.value
-        if self.unit in ("usd", "usd_pmpm") and isinstance(v, int) and not isinstance(v, bool):
-            return cents_to_str(v)
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, Decimal):
-            return _decimal_text(v)
-        return str(v)
+        return _display(self.value, self.unit)
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "label": self.label, "unit": self.unit}
@@ -111,6 +106,17 @@ class Step:
         else:
             out["value"] = self.display()
         return out
+
+
+def _display(v: Figure, unit: str) -> str:
+    """:meth:`Step.display` of a value and its unit."""
+    if unit in ("usd", "usd_pmpm") and isinstance(v, int) and not isinstance(v, bool):
+        return cents_to_str(v)
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, Decimal):
+        return _decimal_text(v)
+    return str(v)
 
 
 def _decimal_text(value: Decimal) -> str:
@@ -265,13 +271,14 @@ def statements_to_table(statements: Sequence[Statement]) -> pa.Table:
     units: list[str] = []
     owner: list[int] = []
     for k, st in enumerate(statements):
-        for i, s in enumerate(st.steps, 1):
-            numbers.append(i)
-            names.append(s.name)
-            labels.append(s.label)
-            values.append(s.display())
-            units.append(s.unit)
-            owner.append(k)
+        steps = st.steps
+        numbers.extend(range(1, len(steps) + 1))
+        owner.extend([k] * len(steps))
+        for name, label, value, unit in steps:
+            names.append(name)
+            labels.append(label)
+            values.append(_display(value, unit))
+            units.append(unit)
     per_statement: dict[str, list[Any]] = {
         "contract_id": [st.contract_id for st in statements],
         "kind": [st.kind for st in statements],
@@ -302,9 +309,49 @@ def statements_to_table(statements: Sequence[Statement]) -> pa.Table:
 
 def statements_to_json(statements: Iterable[Statement]) -> str:
     """Statements as one JSON array, one compact statement per line (greppable, and about five
-    times faster to write than an indented document for tens of thousands of statements)."""
-    lines = [json.dumps(s.as_dict(), separators=(",", ":")) for s in statements]
+    times faster to write than an indented document for tens of thousands of statements).
+
+    Each line is exactly ``json.dumps(statement.as_dict(), separators=(",", ":"))``, written
+    without building the dictionaries: names, labels, units and ids repeat across statements,
+    so each is encoded once (46,313 statements of 19 steps: 3.0 s -> 1.0 s)."""
+    encode = _JsonStrings()
+    lines = [_statement_json(s, encode) for s in statements]
     return "[\n" + ",\n".join(lines) + "\n]\n" if lines else "[]\n"
+
+
+class _JsonStrings(dict[str | None, str]):
+    """JSON text of strings (and ``None``), each encoded once by :func:`json.dumps`."""
+
+    def __missing__(self, key: str | None) -> str:
+        text = json.dumps(key)
+        self[key] = text
+        return text
+
+
+def _statement_json(st: Statement, encode: _JsonStrings) -> str:
+    steps = ",".join([_step_json(s, encode) for s in st.steps])
+    return (
+        f'{{"contract_id":{encode[st.contract_id]},"kind":{encode[st.kind]},'
+        f'"entity_id":{encode[st.entity_id]},"group_id":{encode[st.group_id]},'
+        f'"period":{encode[st.period]},"payment_stream":{encode[st.payment_stream]},'
+        f'"amount":"{cents_to_str(st.amount_cents)}","amount_cents":{int(st.amount_cents)},'
+        f'"direction":"{st.direction}","steps":[{steps}]}}'
+    )
+
+
+def _json_int(v: int) -> str:
+    return str(v) if type(v) is int else json.dumps(v)  # bools (and int subclasses) as JSON does
+
+
+def _step_json(s: Step, encode: _JsonStrings) -> str:
+    """``json.dumps(s.as_dict(), separators=(",", ":"))`` (the same branches as ``as_dict``)."""
+    head = f'{{"name":{encode[s.name]},"label":{encode[s.label]},"unit":{encode[s.unit]},"value":'
+    v = s.value
+    if s.unit in ("usd", "usd_pmpm") and isinstance(v, int):
+        return f'{head}"{cents_to_str(v)}","cents":{_json_int(v)}}}'
+    if isinstance(v, bool | int):
+        return f"{head}{_json_int(v)}}}"
+    return f"{head}{json.dumps(s.display())}}}"
 
 
 @dataclass

@@ -8,6 +8,8 @@ import json
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from settle.engine.errors import InvariantViolation
 from settle.engine.ledger import (
@@ -20,7 +22,9 @@ from settle.engine.ledger import (
     transfer,
 )
 from settle.engine.statement import (
+    Statement,
     StatementBuilder,
+    Step,
     statements_to_csv,
     statements_to_json,
     statements_to_table,
@@ -127,3 +131,36 @@ def test_split_and_tables() -> None:
         {"account": "group:G1", "debits_cents": 200, "credits_cents": 500, "balance_cents": -300},
     ]
     assert balances(entries) == {"entity:E1": 300, "group:G1": -300}
+
+
+_TEXT = st.text(max_size=12)  # any text: quotes, backslashes, control and non-ASCII characters
+_UNITS = st.sampled_from(
+    ["usd", "usd_pmpm", "rate", "score", "ratio", "count", "member_months", "flag", "date", "days", "text"]
+)
+_VALUES = st.one_of(
+    st.integers(min_value=-(10**15), max_value=10**15),
+    st.booleans(),
+    st.decimals(allow_nan=False, allow_infinity=False, places=6, min_value=-(10**9), max_value=10**9),
+    _TEXT,
+)
+_STEPS = st.builds(Step, _TEXT, _TEXT, _VALUES, _UNITS)
+_STATEMENTS = st.builds(
+    Statement,
+    _TEXT,
+    _TEXT,
+    _TEXT,
+    st.none() | _TEXT,
+    st.none() | _TEXT,
+    _TEXT,
+    st.lists(_STEPS, max_size=4).map(tuple),
+    st.integers(min_value=-(10**15), max_value=10**15),
+)
+
+
+@given(st.lists(_STATEMENTS, max_size=4))
+def test_json_lines_are_exactly_json_dumps_of_each_statement(statements: list[Statement]) -> None:
+    # statements_to_json writes the text without building dictionaries; it must be the very
+    # text json.dumps gives for as_dict, one statement per line.
+    lines = [json.dumps(s.as_dict(), separators=(",", ":")) for s in statements]
+    expected = "[\n" + ",\n".join(lines) + "\n]\n" if lines else "[]\n"
+    assert statements_to_json(statements) == expected
