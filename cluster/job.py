@@ -33,10 +33,12 @@ import tempfile
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pyarrow as pa
 
 from settle.cluster import plan as cluster_plan
@@ -56,7 +58,7 @@ from settle.engine import __version__
 from settle.engine.job import JobDocument
 from settle.engine.ledger import ledger_to_table
 from settle.engine.pipeline.plan import contract_plans
-from settle.engine.pipeline.reduce import settle_plans
+from settle.engine.pipeline.reduce import SettlementCells, settle_plans
 from settle.engine.pipeline.run import JobResult
 from settle.engine.pipeline.shard import PopulationFacts
 from settle.engine.readers import InputFile, list_input_files, parquet_row_groups
@@ -293,60 +295,32 @@ def _finish(
     mapped: list[MapResult],
     tracker: ProgressTracker,
 ) -> JobOutcome:
+    """Reduce, settle and publish.  The member-level outputs (attribution, member costs,
+    rejects) and the inputs' checksums need no settlement: a second thread writes them while
+    this one settles (Parquet writing and hashing release the GIL, settling holds it), so the
+    ``write`` stage is left with the statements and the ledger."""
     tracker.enter("reduce")
     pools, baselines = combine_figures(mapped)
     figures = member_cost_cells(work)
-    tracker.enter("settle")
-    with _without_cycle_collection():
-        quality, premiums = broadcast.get("quality"), broadcast.get("premiums")
-        settlements = settle_plans(
-            plans,
-            figures,
-            pools,
-            baselines,
-            quality.accepted if quality is not None else None,
-            premiums.accepted if premiums is not None else None,
-        )
-        statements = [s.statement for s in settlements]
-        entries = [e for s in settlements for e in s.entries]
-        counts = combine_counts(
-            validated,
-            mapped,
-            {t: tv.counts for t, tv in broadcast.items()},
-            {t: len(f) for t, f in files.items()},
-            len(statements),
-            len(entries),
-        )
-        tables: dict[str, pa.Table] = {
-            "statements": statements_to_table(statements),
-            "ledger": ledger_to_table(entries),
-        }
-        result = JobResult(
-            job_name=job.name,
-            plans=plans,
-            settlements=settlements,
-            tables=tables,
-            statements_json=statements_to_json(statements),
-            counts=counts,
-        )
-    tracker.enter("write")
     writer = OutputWriter(str(out))
     try:
-        writer.write_parquet("statements", tables["statements"])
-        writer.write_parquet("ledger", tables["ledger"])
-        for name in ("attribution", "member_costs"):
-            schema, parts = output_parts(work, name)
-            writer.write_parquet_parts(name, schema, parts)
-        shared = concat_rejects(tv.rejects for tv in broadcast.values())
-        writer.write_parquet_parts("rejects", REJECTS_SCHEMA, rejects_parts(work, plan.partitions, shared))
-        writer.write_bytes("statements.json", result.statements_json.encode(), len(settlements))
+        with ThreadPoolExecutor(1, thread_name_prefix="settle-outputs") as background:
+            written = background.submit(_write_member_level, writer, work, plan, broadcast, files)
+            tracker.enter("settle")
+            with _without_cycle_collection():
+                result = _settle(job, plans, figures, pools, baselines, broadcast, files, validated, mapped)
+            tracker.enter("write")
+            inputs = written.result()
+        writer.write_parquet("statements", result.tables["statements"])
+        writer.write_parquet("ledger", result.tables["ledger"])
+        writer.write_bytes("statements.json", result.statements_json.encode(), len(result.settlements))
         manifest = {
             "job": job.name,
             "settle_version": __version__,
             "period": job.period.model_dump(mode="json"),
-            "inputs": _inputs(files),
+            "inputs": inputs,
             "contracts": [p.contract.model_dump(mode="json") for p in plans],
-            "counts": counts,
+            "counts": result.counts,
             "plan": plan.as_dict(),
         }
         location = writer.commit(manifest)
@@ -355,6 +329,67 @@ def _finish(
         raise
     tracker.enter("done")
     return JobOutcome(location, result, manifest)
+
+
+def _settle(
+    job: JobDocument,
+    plans: list[Any],
+    figures: SettlementCells,
+    pools: pl.DataFrame,
+    baselines: pl.DataFrame,
+    broadcast: dict[str, TableValidation],
+    files: dict[str, list[InputFile]],
+    validated: list[ValidateResult],
+    mapped: list[MapResult],
+) -> JobResult:
+    """Every contract settled, with the statements and the ledger rendered."""
+    quality, premiums = broadcast.get("quality"), broadcast.get("premiums")
+    settlements = settle_plans(
+        plans,
+        figures,
+        pools,
+        baselines,
+        quality.accepted if quality is not None else None,
+        premiums.accepted if premiums is not None else None,
+    )
+    statements = [s.statement for s in settlements]
+    entries = [e for s in settlements for e in s.entries]
+    counts = combine_counts(
+        validated,
+        mapped,
+        {t: tv.counts for t, tv in broadcast.items()},
+        {t: len(f) for t, f in files.items()},
+        len(statements),
+        len(entries),
+    )
+    tables: dict[str, pa.Table] = {
+        "statements": statements_to_table(statements),
+        "ledger": ledger_to_table(entries),
+    }
+    return JobResult(
+        job_name=job.name,
+        plans=plans,
+        settlements=settlements,
+        tables=tables,
+        statements_json=statements_to_json(statements),
+        counts=counts,
+    )
+
+
+def _write_member_level(
+    writer: OutputWriter,
+    work: Path,
+    plan: JobPlan,
+    broadcast: dict[str, TableValidation],
+    files: dict[str, list[InputFile]],
+) -> dict[str, list[dict[str, Any]]]:
+    """Write attribution, member costs and rejects from the work folder; the inputs' checksums."""
+    for name in ("attribution", "member_costs"):
+        schema, parts = output_parts(work, name)
+        writer.write_parquet_parts(name, schema, parts)
+    shared = concat_rejects(tv.rejects for tv in broadcast.values())
+    writer.write_parquet_parts("rejects", REJECTS_SCHEMA, rejects_parts(work, plan.partitions, shared))
+    return _inputs(files)
 
 
 def _inputs(files: dict[str, list[InputFile]]) -> dict[str, list[dict[str, Any]]]:
