@@ -257,9 +257,14 @@ def _canonical_form(fmt: str, col: pl.Expr) -> pl.Expr:
 
 def canonical_text_columns(frame: pl.DataFrame, columns: dict[str, Column]) -> set[str]:
     """The raw text columns (of ``columns``: raw name -> column) with a format whose every
-    non-null cell is already canonical, found in one pass over ``frame``."""
+    non-null cell is already canonical, found in one pass over ``frame``.
+
+    Each column's distinct values are checked rather than every cell: codes repeat (a shard of
+    1.4 M claim lines holds about 800 NPIs, 100 TINs and 100 HCPCS codes), and one hash pass
+    plus a regular expression per distinct value is about three times cheaper than the
+    expression on every cell (0.30 -> 0.10 s for the five code columns of 1.4 M lines)."""
     checks = [
-        _canonical_form(c.format, pl.col(raw)).all().alias(raw)
+        _canonical_form(c.format, pl.col(raw).unique()).all().alias(raw)
         for raw, c in columns.items()
         if c.kind == "id" and c.format in _CANONICAL_FORMATS and frame.schema[raw] == pl.String
     ]
