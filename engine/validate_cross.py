@@ -34,7 +34,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TypeAlias
 
-import numpy as np
 import polars as pl
 import pyarrow as pa
 
@@ -194,10 +193,13 @@ def _orphans(df: pl.DataFrame, negative: pl.Expr, positive: pl.Expr) -> pl.DataF
 
 
 def _repeated_values(values: pl.Series) -> pl.Series:
-    """The values that occur more than once (by sorting: faster than hashing for many rows)."""
-    ordered = np.sort(values.to_numpy())
-    same = ordered[1:] == ordered[:-1]
-    return pl.Series(values.name, np.unique(ordered[1:][same]), dtype=values.dtype)
+    """The values that occur more than once, by sorting (Polars' sort of 1.4 M hashes: 0.02 s,
+    against 0.08 s for numpy's and 0.10-0.14 s for hashing them again with ``is_duplicated``)."""
+    if values.len() < 2:
+        return values.clear()
+    ordered = values.sort()
+    later = ordered.slice(1)
+    return later.filter(later == ordered.slice(0, ordered.len() - 1)).unique()
 
 
 def _missing_member(members: IdSet) -> tuple[Check, _Selector]:
