@@ -43,6 +43,7 @@ from typing import Literal
 from urllib.parse import unquote
 
 import numpy as np
+import polars as pl
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.fs as pafs
@@ -342,7 +343,7 @@ def iter_file(
             offset += batch.num_rows
     except InputFileError:
         raise
-    except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:
+    except (pa.ArrowException, pl.exceptions.PolarsError, OSError, UnicodeDecodeError) as exc:
         raise InputFileError(
             f"{file.display}: cannot be read as {file.format.upper()} for the {table} table: "
             f"{_problem(exc, file.format)}.",
@@ -434,11 +435,19 @@ def _iter_parquet(
         handle.close()
         raise
 
+    columns = [f for f, _ in plan.select]
+    by_polars = _polars_decodes(file, schema, columns)
+
     def batches() -> Iterator[pa.Table]:
         with handle:
-            columns = [f for f, _ in plan.select]
             produced = False
-            if stop > start:
+            if stop > start and by_polars:
+                for first, rows in _row_group_runs(meta, start, stop, offset, batch_rows):
+                    run = _shape(_read_with_polars(file.path, columns, first, rows), plan)
+                    for at in range(0, rows, batch_rows):  # zero-copy slices of batch_rows
+                        produced = True
+                        yield run.slice(at, batch_rows)
+            elif stop > start:
                 for batch in pf.iter_batches(
                     batch_size=batch_rows, columns=columns, row_groups=range(start, stop)
                 ):
@@ -448,6 +457,55 @@ def _iter_parquet(
                 yield _shape(schema.empty_table().select(columns), plan)
 
     return batches(), offset
+
+
+def _polars_decodes(file: InputFile, schema: pa.Schema, columns: Sequence[str]) -> bool:
+    """Whether Polars' Parquet reader decodes the file's columns: a local file whose columns
+    are all text, integers, floats, booleans, ``date32`` or ``decimal128``, the types it hands
+    back to Arrow as pyarrow reads them (text as ``large_string``, which :func:`_shape` casts
+    like any other).  Single-threaded it decodes about twice as fast as pyarrow's reader (2.36 M
+    claim lines: 0.46 s + 0.33 s to Arrow, against 1.1-1.4 s); other files go through pyarrow."""
+    if not isinstance(file.filesystem, pafs.LocalFileSystem):
+        return False
+    t = pa.types
+    return all(
+        t.is_string(typ)
+        or t.is_large_string(typ)
+        or t.is_integer(typ)
+        or t.is_float32(typ)
+        or t.is_float64(typ)
+        or t.is_boolean(typ)
+        or t.is_date32(typ)
+        or t.is_decimal128(typ)
+        for typ in (schema.field(c).type for c in columns)
+    )
+
+
+def _row_group_runs(
+    meta: pq.FileMetaData, start: int, stop: int, offset: int, batch_rows: int
+) -> Iterator[tuple[int, int]]:
+    """(first row, rows) of consecutive row groups ``[start, stop)`` joined to at least
+    ``batch_rows`` rows (a row group is never cut; the last run may be shorter)."""
+    first, rows = offset, 0
+    for i in range(start, stop):
+        rows += meta.row_group(i).num_rows
+        if rows >= batch_rows:
+            yield first, rows
+            first, rows = first + rows, 0
+    if rows:
+        yield first, rows
+
+
+def _read_with_polars(path: str, columns: Sequence[str], first: int, rows: int) -> pa.Table:
+    """Rows ``[first, first + rows)`` of ``columns`` of a local Parquet file (Polars reads only
+    the row groups the range touches)."""
+    frame = (
+        pl.scan_parquet(path, hive_partitioning=False)
+        .select([pl.col(c) for c in columns])
+        .slice(first, rows)
+        .collect()
+    )
+    return frame.to_arrow()
 
 
 def _iter_csv(

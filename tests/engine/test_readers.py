@@ -11,7 +11,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from settle.engine.errors import InputFileError, MissingInputError
-from settle.engine.readers import iter_file, list_input_files, parquet_row_groups, read_table
+from settle.engine.readers import (
+    _polars_decodes,
+    iter_file,
+    list_input_files,
+    parquet_row_groups,
+    read_table,
+)
 
 ELIG_HEADER = "member_id,group_id,enrollment_start_date,enrollment_end_date"
 
@@ -321,3 +327,45 @@ def test_a_range_of_row_groups_keeps_the_whole_files_row_numbers(tmp_path: Path)
     assert none.num_rows == 0 and "member_id" in none.column_names
     whole = pa.concat_tables(iter_file(file, "eligibility"))
     assert whole["_row_number"].to_pylist() == list(range(1, 26))
+
+
+def _claims_table(rows: int) -> pa.Table:
+    return pa.table(
+        {
+            "claim_id": [f"C{i}" if i % 5 else None for i in range(rows)],
+            "claim_line_number": pa.array(range(rows), pa.int64()),
+            "claim_type": ["professional"] * rows,
+            "member_id": [f"M{i % 4}" for i in range(rows)],
+            "claim_start_date": pa.array([dt.date(2025, 1, 1 + i % 28) for i in range(rows)], pa.date32()),
+            "paid_date": pa.array([dt.date(2025, 2, 1 + i % 28) for i in range(rows)], pa.date32()),
+            "rendering_npi": pa.array([i if i % 3 else None for i in range(rows)], pa.int32()),
+            "paid_amount": pa.array([Decimal(f"{i}.{i:02d}") for i in range(rows)], pa.decimal128(12, 2)),
+            "allowed_amount": pa.array([float(i) / 4 for i in range(rows)], pa.float64()),
+            "data_source": pa.array(["feed"] * rows, pa.large_string()),
+        }
+    )
+
+
+@pytest.mark.parametrize("encoded", [False, True])
+def test_row_group_runs_read_exactly_the_rows_pyarrow_reads(tmp_path: Path, encoded: bool) -> None:
+    # A plain file is decoded by Polars, one with a dictionary column by pyarrow: both must give
+    # the rows of row groups [1, 4) of 3 rows each, text as string, numbered from row 4.
+    table = _claims_table(15)
+    if encoded:
+        at = table.schema.get_field_index("data_source")
+        table = table.set_column(at, "data_source", table["data_source"].dictionary_encode())
+    path = tmp_path / "claims.parquet"
+    pq.write_table(table, path, row_group_size=3)
+    (file,) = list_input_files(str(path))
+    assert _polars_decodes(file, pq.read_schema(path), table.column_names) is not encoded
+    batches = list(iter_file(file, "medical_claim", batch_rows=4, row_groups=(1, 4)))
+    assert max(b.num_rows for b in batches) <= 4
+    got = pa.concat_tables(batches)
+    expected = _claims_table(15).slice(3, 9)
+    for name in expected.column_names:
+        want = expected[name]
+        if pa.types.is_large_string(want.type):
+            want = want.cast(pa.string())
+        assert got[name].combine_chunks().equals(want.combine_chunks()), name
+    assert got["_row_number"].to_pylist() == list(range(4, 13))
+    assert set(got["_source_file"].to_pylist()) == {file.display}
