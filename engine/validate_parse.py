@@ -39,6 +39,7 @@ batch through the full parse.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 import polars as pl
 
@@ -55,6 +56,7 @@ _TRUE = ["true", "t", "yes", "y", "1"]
 _FALSE = ["false", "f", "no", "n", "0"]
 _MAX_WHOLE_DOLLAR_DIGITS = 15  # 10**15 dollars = 10**17 cents < 2**63
 _FLOAT_CENT_TOLERANCE = 1e-4
+_DECIMAL_DOLLAR_LIMIT = Decimal(10**_MAX_WHOLE_DOLLAR_DIGITS)  # first amount out of range
 _WIDTH = {"npi": 10, "tin": 9, "pos": 2, "specialty": 2}
 _FORMAT_RE = {
     "npi": r"^\d{10}$",
@@ -110,6 +112,10 @@ class ColumnParser:
             text = p if self.is_text else p.cast(pl.String)
             valid, whole_digits, _ = _money_parts(text)
             return valid & (whole_digits > _MAX_WHOLE_DOLLAR_DIGITS)
+        if self._short_decimal:
+            return None
+        if isinstance(self.dtype, pl.Decimal):  # exactly: 999999999999999.99 is 1e15 as a float
+            return p.abs() >= pl.lit(_DECIMAL_DOLLAR_LIMIT)
         return p.cast(pl.Float64).abs() >= 10.0**_MAX_WHOLE_DOLLAR_DIGITS
 
     def text(self) -> pl.Expr:
@@ -169,9 +175,19 @@ class ColumnParser:
         """A decimal with digits past the cent: parsed as text (rare; exact either way)."""
         return isinstance(self.dtype, pl.Decimal) and (self.dtype.scale or 0) > 2
 
+    @property
+    def _short_decimal(self) -> bool:
+        """A decimal of at most two places whose whole part has too few digits to overflow
+        int64 cents (``decimal(12, 2)``, say): no amount of it needs the range check."""
+        if not isinstance(self.dtype, pl.Decimal) or self._fine_decimal or self.dtype.precision is None:
+            return False
+        return self.dtype.precision - (self.dtype.scale or 0) <= _MAX_WHOLE_DOLLAR_DIGITS
+
     def _money(self, p: pl.Expr) -> pl.Expr:
+        if self._short_decimal:
+            return (p * 100).cast(pl.Int64)
         if isinstance(self.dtype, pl.Decimal) and not self._fine_decimal:
-            small = p.cast(pl.Float64).abs() < 10.0**_MAX_WHOLE_DOLLAR_DIGITS
+            small = p.abs() < pl.lit(_DECIMAL_DOLLAR_LIMIT)
             return pl.when(small).then((p * 100).cast(pl.Int64, strict=False))
         if self.is_text or self._fine_decimal:
             text = p if self.is_text else p.cast(pl.String)

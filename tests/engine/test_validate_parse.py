@@ -72,6 +72,17 @@ def test_money_from_typed_parquet_columns() -> None:
         -1,
         None,
     ]
+    # decimal(17, 2) has at most 15 whole-dollar digits, so it is never out of range (no flags);
+    # decimal(20, 2) can be: 10**15 dollars do not fit the check's bound.
+    big = Decimal("999999999999999.99")
+    assert parse(PAID, [big, -big, None], pa.decimal128(17, 2)) == (
+        [99999999999999999, -99999999999999999, None],
+        [],
+    )
+    assert parse(PAID, [big, Decimal("1000000000000000.00")], pa.decimal128(20, 2)) == (
+        [99999999999999999, None],
+        [False, True],
+    )
     # Scale 4: extra digits must be zeros: 1.2300 -> 123 cents; 1.2345 is a fraction of a cent.
     assert parse(PAID, [Decimal("1.2300"), Decimal("1.2345")], pa.decimal128(18, 4))[0] == [123, None]
     assert parse(PAID, [7, -2], pa.int32())[0] == [700, -200]  # whole dollars
