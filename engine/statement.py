@@ -313,7 +313,7 @@ def statements_to_json(statements: Iterable[Statement]) -> str:
 
     Each line is exactly ``json.dumps(statement.as_dict(), separators=(",", ":"))``, written
     without building the dictionaries: names, labels, units and ids repeat across statements,
-    so each is encoded once (46,313 statements of 19 steps: 3.0 s -> 1.0 s)."""
+    so each is encoded once (46,313 statements of 19 steps: 1.9-3.0 s -> 1.4 s)."""
     encode = _JsonStrings()
     lines = [_statement_json(s, encode) for s in statements]
     return "[\n" + ",\n".join(lines) + "\n]\n" if lines else "[]\n"
