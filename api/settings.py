@@ -15,17 +15,13 @@ from typing import Annotated, Literal
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from settle.engine.errors import UserError
+from settle.engine.errors import ConfigurationError
 
 __all__ = ["Settings", "SettingsError", "load_settings"]
 
 
-class SettingsError(UserError):
+class SettingsError(ConfigurationError):
     """An environment variable of the gateway is missing, invalid or unsafe."""
-
-    def __init__(self, message: str, *, variable: str | None = None) -> None:
-        super().__init__(message)
-        self.variable = variable
 
 
 def _default_home() -> Path:

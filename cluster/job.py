@@ -53,6 +53,7 @@ from settle.cluster.reduce import (
     output_parts,
     rejects_parts,
 )
+from settle.cluster.spill import spill_compression
 from settle.cluster.stages import MapResult, SettledFacts, ShardContext, ValidateResult
 from settle.engine import __version__
 from settle.engine.job import JobDocument
@@ -161,6 +162,7 @@ def run_job(
             roster_npis=id_set(roster["npi"]),
             partitioned=count > 1,
             files={} if count > 1 else {t: files[t] for t in member_tables},
+            spill_compression=spill_compression(lines, work),
         )
         plan = JobPlan(partitions, [(0, partitions)], count > 1, lines)
         if count > 1:

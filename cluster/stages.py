@@ -12,7 +12,7 @@ Work folder layout::
     parts/attribution/part-<k>.arrow            partition k's attribution, sorted
     parts/member_costs/part-<k>.arrow           partition k's member costs, sorted
 
-These are spill files (:mod:`settle.cluster.spill`: Arrow IPC, LZ4), not Parquet.
+These are spill files (:mod:`settle.cluster.spill`: Arrow IPC, uncompressed or LZ4), not Parquet.
 
 Validation runs **per partition** (with the partition's accepted eligibility members and the
 roster's NPIs): every table check is member-local, so a row's fate depends only on its own
@@ -77,6 +77,7 @@ class ShardContext:
     roster_npis: IdSet
     partitioned: bool
     files: dict[str, list[InputFile]] = field(default_factory=dict)  # read directly when not partitioned
+    spill_compression: str | None = "lz4"  # of every spill file (settle.cluster.spill.spill_compression)
 
 
 @dataclass(frozen=True)
@@ -164,7 +165,7 @@ def partition_stage(ctx: ShardContext, task: InputTask) -> tuple[dict[int, int],
                 seq[p] += 1
             if p not in writers:
                 final = root / f"p={p}" / f"{task.index:06d}-{seq[p]:04d}{SUFFIX}"
-                writers[p] = SpillWriter(final, part.schema)
+                writers[p] = SpillWriter(final, part.schema, ctx.spill_compression)
             writers[p].write(part)
             rows[p] += part.num_rows
         for p in sorted(writers):
@@ -238,7 +239,8 @@ def validate_stage(ctx: ShardContext, shard: int, start: int, stop: int) -> Vali
     each partition's rejects, and compute the shard's population facts."""
     result, tables = _validate(ctx, start, stop, population=True)
     for table, rows in tables.items():
-        write_spill(rows.to_arrow(), Path(ctx.work) / "validated" / f"s{shard:05d}" / f"{table}{SUFFIX}")
+        folder = Path(ctx.work) / "validated" / f"s{shard:05d}"
+        write_spill(rows.to_arrow(), folder / f"{table}{SUFFIX}", ctx.spill_compression)
     return result
 
 
@@ -283,7 +285,7 @@ def _validate(
             reasons[table].update(tv.counts.rejected_by_reason)
         found = concat_rejects(rejects)
         if found.num_rows:
-            write_spill(_sorted_rejects(found), _part(ctx, "rejects-v", p))
+            write_spill(_sorted_rejects(found), _part(ctx, "rejects-v", p), ctx.spill_compression)
     tables = {t: pl.concat(parts, how="vertical", rechunk=False) for t, parts in accepted.items()}
     facts = PopulationFacts()
     if population and any(plan.needs_population_pass for plan in ctx.plans) and _has_members(tables):
@@ -340,10 +342,10 @@ def _map(
         frame = frame.with_columns(pl.Series("__p", parts))
         for (p,), rows in frame.partition_by("__p", as_dict=True, maintain_order=True).items():
             sorted_rows = rows.drop("__p").sort(*_SORT[name])
-            write_spill(sorted_rows.to_arrow(), _part(ctx, name, int(p)))
+            write_spill(sorted_rows.to_arrow(), _part(ctx, name, int(p)), ctx.spill_compression)
     if out.rejects.num_rows:
         for p, rows in _route_rejects(ctx, out.rejects, tables):
-            write_spill(_sorted_rejects(rows), _part(ctx, "rejects-k", p))
+            write_spill(_sorted_rejects(rows), _part(ctx, "rejects-k", p), ctx.spill_compression)
     return MapResult(
         pool_bases=out.pool_bases,
         baselines=out.baselines,

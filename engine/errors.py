@@ -13,7 +13,8 @@ system failure keeps its full traceback (exit code 1, HTTP 5xx).
     │   │   └── MissingInputError  an input path matches no file
     │   ├── AggregatesError        a what-if aggregates file is malformed
     │   ├── RiskDataError          risk scores cannot support the contract's risk rules
-    │   └── SynthOptionError       a synthetic claim-set option is invalid
+    │   ├── SynthOptionError       a synthetic claim-set option is invalid
+    │   └── ConfigurationError     an environment variable is missing, invalid or unsafe
     └── SettleSystemError          something failed that the user cannot fix
         └── InvariantViolation     a conservation or balance check failed (a bug)
 
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 __all__ = [
     "AggregatesError",
+    "ConfigurationError",
     "ContractError",
     "InputFileError",
     "InvariantViolation",
@@ -111,3 +113,12 @@ class SynthOptionError(UserError):
     def __init__(self, message: str, *, option: str | None = None) -> None:
         super().__init__(message)
         self.option = option
+
+
+class ConfigurationError(UserError):
+    """An environment variable (``SETTLE_*``) is missing, invalid or unsafe; ``variable``
+    names it."""
+
+    def __init__(self, message: str, *, variable: str | None = None) -> None:
+        super().__init__(message)
+        self.variable = variable

@@ -149,6 +149,17 @@ def _one_round_job(book: Path, folder: Path) -> Path:
 
 
 @pytest.mark.usefixtures("ray_session")
+def test_the_spill_compression_changes_no_output_file(
+    books: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job = load_job(books["by_group"] / "job.yaml")
+    for setting in ("none", "lz4", "zstd"):
+        monkeypatch.setenv("SETTLE_SPILL_COMPRESSION", setting)
+        run_job(job, tmp_path / setting, shards=5, partition_lines=LINES)
+    assert _files(tmp_path / "lz4") == _files(tmp_path / "none") == _files(tmp_path / "zstd")
+
+
+@pytest.mark.usefixtures("ray_session")
 def test_a_one_round_job_equals_the_in_process_pipeline_at_any_shard_count(
     books: dict[str, Path], tmp_path: Path
 ) -> None:
