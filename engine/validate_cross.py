@@ -123,7 +123,7 @@ def _duplicates(keys: tuple[str, ...]) -> tuple[Check, _Selector]:
 
     def select(df: pl.DataFrame) -> pl.DataFrame:
         # Equal keys have equal hashes: only rows sharing a hash are compared exactly.
-        hashes = df.select(pl.struct(keys).hash()).to_series()
+        hashes = df.select(_key_hash(keys)).to_series()
         repeats = _repeated_values(hashes)
         if repeats.len() == 0:
             return df.clear()
@@ -186,10 +186,22 @@ def _orphans(df: pl.DataFrame, negative: pl.Expr, positive: pl.Expr) -> pl.DataF
     if neg.height == 0:
         return neg
     # Positive lines whose claim-line hash is one of the negatives' (a superset), then exactly.
-    line_hash = pl.struct(_LINE).hash()
+    line_hash = _key_hash(_LINE)
     wanted = neg.select(line_hash).to_series().unique().implode()
     originals = df.filter(positive & line_hash.is_in(wanted)).select(_LINE).unique()
     return neg.join(originals, on=list(_LINE), how="anti", nulls_equal=True)
+
+
+def _key_hash(keys: Sequence[str]) -> pl.Expr:
+    """A 64-bit hash of the columns ``keys`` of a row: each column hashed with its own seed,
+    the hashes combined by XOR.  Equal keys have equal hashes, which is all the checks rely on
+    (rows sharing a hash are then compared exactly).  Polars' ``struct(keys).hash()`` encodes
+    the rows first: on a shard of 1.4 M claim lines the five duplicate-key columns took 0.116 s
+    that way, 0.026 s this way."""
+    combined = pl.col(keys[0]).hash(seed=1)
+    for seed, key in enumerate(keys[1:], start=2):
+        combined = combined ^ pl.col(key).hash(seed=seed)
+    return combined
 
 
 def _repeated_values(values: pl.Series) -> pl.Series:
