@@ -58,6 +58,7 @@ from settle.engine.job import Period
 from settle.engine.kernels.codes import code_lists
 from settle.engine.kernels.frames import Frame, add_months, column_names, lazy, service_date
 from settle.engine.kernels.rules import AttributionMethod, AttributionRules, AttributionWindow, Scope
+from settle.engine.keys import key_hash, repeated_values
 
 __all__ = [
     "ATTRIBUTION_COLUMNS",
@@ -164,8 +165,11 @@ def _netted_lines(
     columns = [*_LINE, "allowed_cents", *attrs]
     rows = raw.collect()
     # Most lines have one row: they need no grouping (a lone negative row nets to < 0 and is
-    # dropped, as the grouped rule would).  Only keys with several rows are grouped.
-    repeated = rows.select(pl.struct(_LINE).is_duplicated()).to_series()
+    # dropped, as the grouped rule would; a lone row of zero or more is kept with its own
+    # figures either way).  Only keys whose hash repeats are grouped: that is every key with
+    # several rows, and a lone row that shares a hash with another key comes out the same.
+    hashes = rows.select(key_hash(_LINE)).to_series()
+    repeated = hashes.is_in(repeated_values(hashes).implode())
     single = rows.filter(~repeated).lazy().filter(pl.col("allowed_cents") >= 0).select(columns)
     grouped = (
         rows.filter(repeated)

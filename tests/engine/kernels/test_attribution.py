@@ -10,6 +10,7 @@ import polars as pl
 import pytest
 
 from settle.engine.job import Period
+from settle.engine.kernels import attribution
 from settle.engine.kernels.attribution import ATTRIBUTION_COLUMNS, attribute
 from settle.engine.kernels.rules import AttributionMethod, AttributionRules, AttributionWindow, Scope
 from tests.engine.kernels.builders import D, alignment, eligibility, line, medical, roster
@@ -241,6 +242,26 @@ def test_reversals_net_per_claim_line() -> None:
     assert _pick(got["m2"]) == ("E2", "step1", "E2", 6000, "E1", 5000)
     assert _pick(got["m3"]) == ("E2", "step1", "E2", 0, None, None)
     assert got["m3"]["winner_visits"] == 1
+
+
+def test_netting_is_the_same_when_every_line_shares_a_hash(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lines whose key hash repeats are netted by grouping; a lone line that only shares a hash
+    must come out as it would alone (the hash picks candidates, it decides nothing)."""
+    lines = (
+        line("m1", "2024-02-01", 20000, npi=P1, tin="T1", claim="A"),
+        line("m1", "2024-02-01", -20000, npi=P1, tin="T1", claim="A", paid_date="2024-03-01"),
+        line("m1", "2024-02-05", 5000, npi=P2, tin="T2"),
+        line("m2", "2024-02-01", 20000, npi=P1, tin="T1", claim="B"),
+        line("m2", "2024-02-01", -15000, npi=P1, tin="T1", claim="B"),
+        line("m2", "2024-02-05", 6000, npi=P2, tin="T2"),
+        line("m3", "2024-02-01", -5000, npi=P1, tin="T1", claim="C"),
+        line("m3", "2024-02-05", 0, npi=P2, tin="T2"),
+        line("m4", "2024-03-01", 7000, npi=P1, tin="T1", claim="D"),
+    )
+    alone = _run(*lines)
+    monkeypatch.setattr(attribution, "key_hash", lambda keys: pl.repeat(7, pl.len(), dtype=pl.UInt64))
+    assert _run(*lines) == alone
+    assert _pick(alone["m4"]) == ("E1", "step1", "E1", 7000, None, None)
 
 
 def test_scope_of_entities_and_groups() -> None:
