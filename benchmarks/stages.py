@@ -64,7 +64,7 @@ from settle.engine.ledger import ledger_to_table
 from settle.engine.pipeline.plan import contract_plans
 from settle.engine.pipeline.reduce import SettlementCells, combine_cells, settle_plans, settlement_cells
 from settle.engine.readers import iter_file, list_input_files
-from settle.engine.statement import statements_to_table
+from settle.engine.statement_render import statements_to_table
 from settle.engine.validate import validate_batches
 from settle.engine.validate_cross import IdSet, id_set
 

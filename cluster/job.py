@@ -64,7 +64,7 @@ from settle.engine.pipeline.run import JobResult
 from settle.engine.pipeline.shard import PopulationFacts
 from settle.engine.readers import InputFile, list_input_files, parquet_row_groups
 from settle.engine.rejects import REJECTS_SCHEMA, concat_rejects
-from settle.engine.statement import statements_to_json, statements_to_table
+from settle.engine.statement_render import render_statements
 from settle.engine.validate import TableValidation, validate_table
 from settle.engine.validate_cross import id_set
 
@@ -364,8 +364,9 @@ def _settle(
         len(statements),
         len(entries),
     )
+    statements_table, statements_json = render_statements(statements)
     tables: dict[str, pa.Table] = {
-        "statements": statements_to_table(statements),
+        "statements": statements_table,
         "ledger": ledger_to_table(entries),
     }
     return JobResult(
@@ -373,7 +374,7 @@ def _settle(
         plans=plans,
         settlements=settlements,
         tables=tables,
-        statements_json=statements_to_json(statements),
+        statements_json=statements_json,
         counts=counts,
     )
 

@@ -21,7 +21,7 @@ from settle.engine.pipeline.plan import ContractPlan, contract_plans
 from settle.engine.pipeline.reduce import settle_plans, settlement_cells
 from settle.engine.pipeline.shard import ShardOutput, map_shard, population_facts
 from settle.engine.rejects import concat_rejects
-from settle.engine.statement import statements_to_json, statements_to_table
+from settle.engine.statement_render import render_statements
 from settle.engine.validate import JobValidation, validate_job
 
 __all__ = ["JobResult", "contract_summary", "settle_in_process"]
@@ -76,18 +76,19 @@ def assemble(
         "statements": len(statements),
         "ledger_entries": len(entries),
     }
+    statements_table, statements_json = render_statements(statements)
     return JobResult(
         job_name=job_name,
         plans=plans,
         settlements=settlements,
         tables={
-            "statements": statements_to_table(statements),
+            "statements": statements_table,
             "ledger": ledger_to_table(entries),
             "attribution": attribution,
             "member_costs": member_costs,
             "rejects": rejects,
         },
-        statements_json=statements_to_json(statements),
+        statements_json=statements_json,
         counts=counts,
     )
 

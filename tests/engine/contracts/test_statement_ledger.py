@@ -21,14 +21,8 @@ from settle.engine.ledger import (
     totals_table,
     transfer,
 )
-from settle.engine.statement import (
-    Statement,
-    StatementBuilder,
-    Step,
-    statements_to_csv,
-    statements_to_json,
-    statements_to_table,
-)
+from settle.engine.statement import Statement, StatementBuilder, Step, _step_rows, statements_to_csv
+from settle.engine.statement_render import render_statements, statements_to_json, statements_to_table
 
 
 def _statement() -> StatementBuilder:
@@ -139,6 +133,7 @@ _UNITS = st.sampled_from(
 )
 _VALUES = st.one_of(
     st.integers(min_value=-(10**15), max_value=10**15),
+    st.integers(min_value=-(10**20), max_value=10**20),  # past Int64: written by Python
     st.booleans(),
     st.decimals(allow_nan=False, allow_infinity=False, places=6, min_value=-(10**9), max_value=10**9),
     _TEXT,
@@ -164,3 +159,15 @@ def test_json_lines_are_exactly_json_dumps_of_each_statement(statements: list[St
     lines = [json.dumps(s.as_dict(), separators=(",", ":")) for s in statements]
     expected = "[\n" + ",\n".join(lines) + "\n]\n" if lines else "[]\n"
     assert statements_to_json(statements) == expected
+
+
+@given(st.lists(_STATEMENTS, max_size=4))
+def test_the_steps_table_is_the_csv_rows_with_the_amount_in_cents(statements: list[Statement]) -> None:
+    # The CSV rows are written one step at a time in Python (Step.display, cents_to_str); the
+    # table is computed column-wise and must hold the very same text.
+    table, text = render_statements(statements)
+    expected = [(*row, st.amount_cents) for st in statements for row in _step_rows([st])]
+    got = [tuple(r.values()) for r in table.to_pylist()]
+    assert got == expected
+    assert text == statements_to_json(statements)
+    assert table.equals(statements_to_table(statements))
