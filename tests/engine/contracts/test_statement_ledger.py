@@ -161,7 +161,7 @@ def test_json_lines_are_exactly_json_dumps_of_each_statement(statements: list[St
     assert statements_to_json(statements) == expected
 
 
-@given(st.lists(_STATEMENTS, max_size=4))
+@given(st.lists(_STATEMENTS, max_size=5))
 def test_the_steps_table_is_the_csv_rows_with_the_amount_in_cents(statements: list[Statement]) -> None:
     # The CSV rows are written one step at a time in Python (Step.display, cents_to_str); the
     # table is computed column-wise and must hold the very same text.
@@ -171,3 +171,7 @@ def test_the_steps_table_is_the_csv_rows_with_the_amount_in_cents(statements: li
     assert got == expected
     assert text == statements_to_json(statements)
     assert table.equals(statements_to_table(statements))
+    # Rendered a few statements at a time, the same table and text.
+    small_table, small_text = render_statements(statements, chunk=2)
+    assert small_text == text
+    assert small_table.equals(table)
