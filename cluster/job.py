@@ -64,7 +64,7 @@ from settle.engine.pipeline.run import JobResult
 from settle.engine.pipeline.shard import PopulationFacts
 from settle.engine.readers import InputFile, list_input_files, parquet_row_groups
 from settle.engine.rejects import REJECTS_SCHEMA, concat_rejects
-from settle.engine.statement_render import render_statements
+from settle.engine.statement_render import render_chunks
 from settle.engine.validate import TableValidation, validate_table
 from settle.engine.validate_cross import id_set
 
@@ -310,12 +310,13 @@ def _finish(
             written = background.submit(_write_member_level, writer, work, plan, broadcast, files)
             tracker.enter("settle")
             with _without_cycle_collection():
-                result = _settle(job, plans, figures, pools, baselines, broadcast, files, validated, mapped)
+                result = _settle(
+                    job, plans, figures, pools, baselines, broadcast, files, validated, mapped, writer
+                )
             tracker.enter("write")
             inputs = written.result()
         writer.write_parquet("statements", result.tables["statements"])
         writer.write_parquet("ledger", result.tables["ledger"])
-        writer.write_bytes("statements.json", result.statements_json.encode(), len(result.settlements))
         manifest = {
             "job": job.name,
             "settle_version": __version__,
@@ -343,8 +344,10 @@ def _settle(
     files: dict[str, list[InputFile]],
     validated: list[ValidateResult],
     mapped: list[MapResult],
+    writer: OutputWriter,
 ) -> JobResult:
-    """Every contract settled, with the statements and the ledger rendered."""
+    """Every contract settled, with the statements and the ledger rendered; ``statements.json``
+    is written as it is rendered (one chunk of its text in memory at a time)."""
     quality, premiums = broadcast.get("quality"), broadcast.get("premiums")
     settlements = settle_plans(
         plans,
@@ -364,9 +367,16 @@ def _settle(
         len(statements),
         len(entries),
     )
-    statements_table, statements_json = render_statements(statements)
+    parts: list[pa.Table] = []
+
+    def json_chunks() -> Iterator[str]:
+        for table, text in render_chunks(statements):
+            parts.append(table)
+            yield text
+
+    writer.write_text_chunks("statements.json", json_chunks(), len(statements))
     tables: dict[str, pa.Table] = {
-        "statements": statements_table,
+        "statements": pa.concat_tables(parts),
         "ledger": ledger_to_table(entries),
     }
     return JobResult(
@@ -374,7 +384,7 @@ def _settle(
         plans=plans,
         settlements=settlements,
         tables=tables,
-        statements_json=statements_json,
+        statements_json=None,
         counts=counts,
     )
 

@@ -16,6 +16,7 @@ re-run of the same job writes byte-identical outputs.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -127,6 +128,24 @@ class OutputWriter:
 
     def write_bytes(self, filename: str, data: bytes, rows: int | None = None) -> OutputFile:
         return self._put(filename, data, rows)
+
+    def write_text_chunks(self, filename: str, chunks: Iterable[str], rows: int | None = None) -> OutputFile:
+        """Write consecutive pieces of UTF-8 text as one file, holding one piece at a time."""
+        digest = hashlib.sha256()
+        size = 0
+        with contextlib.ExitStack() as stack:
+            if self._remote:
+                out: Any = stack.enter_context(self._fs.open_output_stream(f"{self._root}/{filename}"))
+            else:
+                out = stack.enter_context(open(self._staging / filename, "wb"))
+            for text in chunks:
+                data = text.encode()
+                out.write(data)
+                digest.update(data)
+                size += len(data)
+        entry = OutputFile(filename, rows, size, digest.hexdigest())
+        self._files.append(entry)
+        return entry
 
     def _put(self, filename: str, data: bytes, rows: int | None) -> OutputFile:
         if self._remote:

@@ -18,7 +18,7 @@ pass over the steps is still about half of the time.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -35,7 +35,7 @@ from settle.engine.statement import (
     _display,
 )
 
-__all__ = ["render_statements", "statements_to_json", "statements_to_table"]
+__all__ = ["CHUNK", "render_chunks", "render_statements", "statements_to_json", "statements_to_table"]
 
 _MONEY_UNITS = ("usd", "usd_pmpm")
 # How a step's figure is written (see _classify): money in cents, a whole number, a decimal's
@@ -66,15 +66,27 @@ def statements_to_json(statements: Sequence[Statement]) -> str:
 def render_statements(statements: Sequence[Statement], chunk: int = CHUNK) -> tuple[pa.Table, str]:
     """:func:`statements_to_table` and :func:`statements_to_json` from one pass over the steps,
     ``chunk`` statements at a time."""
-    if not statements:
-        return _Steps(statements).table(), "[]\n"
     tables: list[pa.Table] = []
-    bodies: list[str] = []
+    pieces: list[str] = []
+    for table, text in render_chunks(statements, chunk):
+        tables.append(table)
+        pieces.append(text)
+    return pa.concat_tables(tables), "".join(pieces)
+
+
+def render_chunks(statements: Sequence[Statement], chunk: int = CHUNK) -> Iterator[tuple[pa.Table, str]]:
+    """The steps table and the JSON text of ``chunk`` statements at a time: the tables
+    concatenated and the texts joined are :func:`render_statements`' (so a caller can write
+    the JSON as it goes, holding one chunk of it)."""
+    if not statements:
+        yield _Steps(statements).table(), "[]\n"
+        return
+    last = (len(statements) - 1) // chunk * chunk
     for start in range(0, len(statements), chunk):
         steps = _Steps(statements[start : start + chunk])
-        tables.append(steps.table())
-        bodies.append(steps.json_lines())
-    return pa.concat_tables(tables), "[\n" + ",\n".join(bodies) + "\n]\n"
+        opening = "[\n" if start == 0 else ",\n"
+        closing = "\n]\n" if start == last else ""
+        yield steps.table(), opening + steps.json_lines() + closing
 
 
 class _Steps:

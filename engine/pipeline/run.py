@@ -29,13 +29,15 @@ __all__ = ["JobResult", "contract_summary", "settle_in_process"]
 
 @dataclass
 class JobResult:
-    """A settled job: its output tables, statements and counts."""
+    """A settled job: its output tables, statements and counts.  ``statements_json`` is the
+    statements' JSON text, or ``None`` where it was written straight to the output as it was
+    rendered (a cluster job: the text of a large book's statements is hundreds of megabytes)."""
 
     job_name: str
     plans: list[ContractPlan]
     settlements: list[Settlement]
     tables: dict[str, pa.Table]
-    statements_json: str
+    statements_json: str | None
     counts: dict[str, Any]
     stage_seconds: dict[str, float] = field(default_factory=dict)
 
