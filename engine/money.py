@@ -18,11 +18,14 @@ import re
 from collections.abc import Sequence
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
+import polars as pl
+
 __all__ = [
     "CENT",
     "allocate",
     "cents_to_decimal",
     "cents_to_str",
+    "cents_to_str_expr",
     "dollars_to_cents",
     "round_cents",
 ]
@@ -73,6 +76,15 @@ def cents_to_str(cents: int) -> str:
     sign = "-" if cents < 0 else ""
     whole, frac = divmod(abs(cents), 100)
     return f"{sign}{whole}.{frac:02d}"
+
+
+def cents_to_str_expr(cents: pl.Expr) -> pl.Expr:
+    """:func:`cents_to_str` column-wise: integer cents as dollar text with two decimals."""
+    sign = pl.when(cents < 0).then(pl.lit("-")).otherwise(pl.lit(""))
+    magnitude = cents.abs()
+    whole = (magnitude // 100).cast(pl.String)
+    frac = (magnitude % 100).cast(pl.String).str.zfill(2)
+    return pl.concat_str([sign, whole, pl.lit("."), frac])
 
 
 def allocate(total: int, weights: Sequence[int | Decimal]) -> list[int]:

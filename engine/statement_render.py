@@ -26,7 +26,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from settle.engine.money import cents_to_str
+from settle.engine.money import cents_to_str, cents_to_str_expr
 from settle.engine.statement import (
     STATEMENT_STEPS_SCHEMA,
     Statement,
@@ -123,7 +123,7 @@ class _Steps:
         kind = pl.col("_kind")
         self.frame = self.frame.with_columns(
             pl.when(kind == _MONEY)
-            .then(_cents_text(pl.col("_whole")))
+            .then(cents_to_str_expr(pl.col("_whole")))
             .when(kind == _WHOLE)
             .then(pl.col("_whole").cast(pl.String))
             .otherwise(pl.col("_text"))
@@ -240,18 +240,6 @@ def _value_json(step: Step) -> str:
 
 def _json_int(v: int) -> str:
     return str(v) if type(v) is int else json.dumps(v)  # bools (and int subclasses) as JSON does
-
-
-def _cents_text(cents: pl.Expr) -> pl.Expr:
-    """``cents_to_str`` column-wise: integer cents as dollars with two decimals."""
-    sign = pl.when(cents < 0).then(pl.lit("-")).otherwise(pl.lit(""))
-    magnitude = cents.abs()
-    return pl.concat_str(
-        sign,
-        (magnitude // 100).cast(pl.String),
-        pl.lit("."),
-        (magnitude % 100).cast(pl.String).str.zfill(2),
-    )
 
 
 def _json_text(frame: pl.DataFrame, column: str) -> pl.Expr:

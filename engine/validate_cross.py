@@ -38,6 +38,7 @@ import polars as pl
 import pyarrow as pa
 
 from settle.engine.keys import key_hash, repeated_values
+from settle.engine.money import cents_to_str_expr
 from settle.engine.rejects import REJECTS_SCHEMA, RejectReason
 from settle.engine.validate_rows import Check, describe
 
@@ -171,11 +172,11 @@ def _negative_without_original() -> list[tuple[Check, _Selector]]:
     reason = RejectReason.NEGATIVE_ALLOWED_WITHOUT_ORIGINAL
     return [
         (
-            _check(reason, "allowed_amount", detail, _cents_text(allowed)),
+            _check(reason, "allowed_amount", detail, cents_to_str_expr(allowed)),
             lambda df: orphans(df).filter(allowed < 0),
         ),
         (
-            _check(reason, "paid_amount", detail, _cents_text(paid)),
+            _check(reason, "paid_amount", detail, cents_to_str_expr(paid)),
             lambda df: orphans(df).filter(allowed >= 0),
         ),
     ]
@@ -216,11 +217,3 @@ def _unknown_npi(npis: IdSet) -> tuple[Check, _Selector]:
         pl.col("rendering_npi"),
     )
     return check, lambda df: df.filter(~tied)
-
-
-def _cents_text(cents: pl.Expr) -> pl.Expr:
-    """Integer cents as dollar text with two decimals (-5 -> '-0.05')."""
-    sign = pl.when(cents < 0).then(pl.lit("-")).otherwise(pl.lit(""))
-    whole = (cents.abs() // 100).cast(pl.String)
-    frac = (cents.abs() % 100).cast(pl.String).str.zfill(2)
-    return pl.concat_str([sign, whole, pl.lit("."), frac])
