@@ -95,7 +95,7 @@ class OutputWriter:
         return list(self._files)
 
     def write_parquet(self, name: str, table: pa.Table) -> OutputFile:
-        return self._put(f"{name}.parquet", parquet_bytes(table), table.num_rows)
+        return self._write(f"{name}.parquet", [parquet_bytes(table)], table.num_rows)
 
     def write_parquet_parts(self, name: str, schema: pa.Schema, parts: Iterable[pa.Table]) -> OutputFile:
         """Write ``name.parquet`` from consecutive tables (each cast to ``schema``, each its own
@@ -124,13 +124,17 @@ class OutputWriter:
 
     def write_json(self, name: str, payload: Any) -> OutputFile:
         text = json.dumps(payload, sort_keys=True, indent=2, default=str) + "\n"
-        return self._put(f"{name}.json", text.encode(), None)
+        return self._write(f"{name}.json", [text.encode()], None)
 
     def write_bytes(self, filename: str, data: bytes, rows: int | None = None) -> OutputFile:
-        return self._put(filename, data, rows)
+        return self._write(filename, [data], rows)
 
     def write_text_chunks(self, filename: str, chunks: Iterable[str], rows: int | None = None) -> OutputFile:
         """Write consecutive pieces of UTF-8 text as one file, holding one piece at a time."""
+        return self._write(filename, (text.encode() for text in chunks), rows)
+
+    def _write(self, filename: str, pieces: Iterable[bytes], rows: int | None) -> OutputFile:
+        """Write ``pieces`` one after another as ``filename``, hashing them as they go."""
         digest = hashlib.sha256()
         size = 0
         with contextlib.ExitStack() as stack:
@@ -138,22 +142,11 @@ class OutputWriter:
                 out: Any = stack.enter_context(self._fs.open_output_stream(f"{self._root}/{filename}"))
             else:
                 out = stack.enter_context(open(self._staging / filename, "wb"))
-            for text in chunks:
-                data = text.encode()
+            for data in pieces:
                 out.write(data)
                 digest.update(data)
                 size += len(data)
         entry = OutputFile(filename, rows, size, digest.hexdigest())
-        self._files.append(entry)
-        return entry
-
-    def _put(self, filename: str, data: bytes, rows: int | None) -> OutputFile:
-        if self._remote:
-            with self._fs.open_output_stream(f"{self._root}/{filename}") as out:
-                out.write(data)
-        else:
-            (self._staging / filename).write_bytes(data)
-        entry = OutputFile(filename, rows, len(data), hashlib.sha256(data).hexdigest())
         self._files.append(entry)
         return entry
 
