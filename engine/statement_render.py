@@ -54,7 +54,8 @@ in chunks 7.5-10.6 s and 2.5 GB)."""
 def statements_to_table(statements: Sequence[Statement]) -> pa.Table:
     """Statements as an Arrow table (:data:`~settle.engine.statement.STATEMENT_STEPS_SCHEMA`):
     one row per step, the statement's own fields and final amount repeated on each."""
-    return render_statements(statements)[0]
+    starts = range(0, len(statements), CHUNK) if statements else [0]
+    return pa.concat_tables([_Steps(statements[start : start + CHUNK]).table() for start in starts])
 
 
 def statements_to_json(statements: Sequence[Statement]) -> str:
@@ -162,12 +163,10 @@ class _Steps:
                     pl.lit('"'), pl.col("value"), pl.lit('","cents":'), pl.col("_whole").cast(pl.String)
                 )
             )
-            .when(kind == _WHOLE)
+            .when(kind.is_in([_WHOLE, _FLAG]))
             .then(pl.col("value"))
             .when(kind == _DECIMAL)
             .then(pl.concat_str(pl.lit('"'), pl.col("value"), pl.lit('"')))
-            .when(kind == _FLAG)
-            .then(pl.col("value"))
             .when(kind == _STRING)
             .then(_json_text(self.frame.filter(kind == _STRING), "value"))
             .otherwise(pl.col("_fragment"))
