@@ -222,22 +222,25 @@ def test_tin_from_billing_tin_or_billing_npi() -> None:
     assert (got["m1"]["entity_id"], got["m2"]["entity_id"]) == ("E1", "E2")
 
 
+# m1: E1 $200 fully reversed (same claim and line, -$200) -> no service; E2 $50 -> E2,
+#     and E1 is not even a visit.
+# m2: E1 $200 partly reversed by -$150 -> $50 net; E2 $60 -> E2 ($60 > $50), runner-up E1 $50.
+# m3: a lone E1 reversal (-$50, no original) is no service at all; E2's $0 visit (never
+#     reversed) is one -> E2 with $0 and 1 visit, no runner-up.
+REVERSALS = (
+    line("m1", "2024-02-01", 20000, npi=P1, tin="T1", claim="A"),
+    line("m1", "2024-02-01", -20000, npi=P1, tin="T1", claim="A", paid_date="2024-03-01"),
+    line("m1", "2024-02-05", 5000, npi=P2, tin="T2"),
+    line("m2", "2024-02-01", 20000, npi=P1, tin="T1", claim="B"),
+    line("m2", "2024-02-01", -15000, npi=P1, tin="T1", claim="B"),
+    line("m2", "2024-02-05", 6000, npi=P2, tin="T2"),
+    line("m3", "2024-02-01", -5000, npi=P1, tin="T1", claim="C"),
+    line("m3", "2024-02-05", 0, npi=P2, tin="T2"),
+)
+
+
 def test_reversals_net_per_claim_line() -> None:
-    # m1: E1 $200 fully reversed (same claim and line, -$200) -> no service; E2 $50 -> E2,
-    #     and E1 is not even a visit.
-    # m2: E1 $200 partly reversed by -$150 -> $50 net; E2 $60 -> E2 ($60 > $50), runner-up E1 $50.
-    # m3: a lone E1 reversal (-$50, no original) is no service at all; E2's $0 visit (never
-    #     reversed) is one -> E2 with $0 and 1 visit, no runner-up.
-    got = _run(
-        line("m1", "2024-02-01", 20000, npi=P1, tin="T1", claim="A"),
-        line("m1", "2024-02-01", -20000, npi=P1, tin="T1", claim="A", paid_date="2024-03-01"),
-        line("m1", "2024-02-05", 5000, npi=P2, tin="T2"),
-        line("m2", "2024-02-01", 20000, npi=P1, tin="T1", claim="B"),
-        line("m2", "2024-02-01", -15000, npi=P1, tin="T1", claim="B"),
-        line("m2", "2024-02-05", 6000, npi=P2, tin="T2"),
-        line("m3", "2024-02-01", -5000, npi=P1, tin="T1", claim="C"),
-        line("m3", "2024-02-05", 0, npi=P2, tin="T2"),
-    )
+    got = _run(*REVERSALS)
     assert _pick(got["m1"]) == ("E2", "step1", "E2", 5000, None, None)
     assert _pick(got["m2"]) == ("E2", "step1", "E2", 6000, "E1", 5000)
     assert _pick(got["m3"]) == ("E2", "step1", "E2", 0, None, None)
@@ -247,17 +250,7 @@ def test_reversals_net_per_claim_line() -> None:
 def test_netting_is_the_same_when_every_line_shares_a_hash(monkeypatch: pytest.MonkeyPatch) -> None:
     """Lines whose key hash repeats are netted by grouping; a lone line that only shares a hash
     must come out as it would alone (the hash picks candidates, it decides nothing)."""
-    lines = (
-        line("m1", "2024-02-01", 20000, npi=P1, tin="T1", claim="A"),
-        line("m1", "2024-02-01", -20000, npi=P1, tin="T1", claim="A", paid_date="2024-03-01"),
-        line("m1", "2024-02-05", 5000, npi=P2, tin="T2"),
-        line("m2", "2024-02-01", 20000, npi=P1, tin="T1", claim="B"),
-        line("m2", "2024-02-01", -15000, npi=P1, tin="T1", claim="B"),
-        line("m2", "2024-02-05", 6000, npi=P2, tin="T2"),
-        line("m3", "2024-02-01", -5000, npi=P1, tin="T1", claim="C"),
-        line("m3", "2024-02-05", 0, npi=P2, tin="T2"),
-        line("m4", "2024-03-01", 7000, npi=P1, tin="T1", claim="D"),
-    )
+    lines = (*REVERSALS, line("m4", "2024-03-01", 7000, npi=P1, tin="T1", claim="D"))
     alone = _run(*lines)
     monkeypatch.setattr(attribution, "key_hash", lambda keys: pl.repeat(7, pl.len(), dtype=pl.UInt64))
     assert _run(*lines) == alone
