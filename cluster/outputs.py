@@ -23,7 +23,7 @@ import json
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -118,7 +118,7 @@ class OutputWriter:
                 while chunk := handle.read(1 << 22):
                     out.write(chunk)
             local.unlink()
-        entry = OutputFile(filename, rows, size, digest.hexdigest())
+        entry = OutputFile(filename, rows() if callable(rows) else rows, size, digest.hexdigest())
         self._files.append(entry)
         return entry
 
@@ -129,11 +129,17 @@ class OutputWriter:
     def write_bytes(self, filename: str, data: bytes, rows: int | None = None) -> OutputFile:
         return self._write(filename, [data], rows)
 
-    def write_text_chunks(self, filename: str, chunks: Iterable[str], rows: int | None = None) -> OutputFile:
-        """Write consecutive pieces of UTF-8 text as one file, holding one piece at a time."""
+    def write_text_chunks(
+        self, filename: str, chunks: Iterable[str], rows: int | Callable[[], int] | None = None
+    ) -> OutputFile:
+        """Write consecutive pieces of UTF-8 text as one file, holding one piece at a time.
+        ``rows`` may be a function, asked once every piece is written (the pieces' producer
+        counts as it goes)."""
         return self._write(filename, (text.encode() for text in chunks), rows)
 
-    def _write(self, filename: str, pieces: Iterable[bytes], rows: int | None) -> OutputFile:
+    def _write(
+        self, filename: str, pieces: Iterable[bytes], rows: int | Callable[[], int] | None
+    ) -> OutputFile:
         """Write ``pieces`` one after another as ``filename``, hashing them as they go."""
         digest = hashlib.sha256()
         size = 0
@@ -146,7 +152,7 @@ class OutputWriter:
                 out.write(data)
                 digest.update(data)
                 size += len(data)
-        entry = OutputFile(filename, rows, size, digest.hexdigest())
+        entry = OutputFile(filename, rows() if callable(rows) else rows, size, digest.hexdigest())
         self._files.append(entry)
         return entry
 

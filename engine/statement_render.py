@@ -18,7 +18,7 @@ pass over the steps is still about half of the time.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -35,7 +35,13 @@ from settle.engine.statement import (
     _display,
 )
 
-__all__ = ["CHUNK", "render_chunks", "render_statements", "statements_to_json", "statements_to_table"]
+__all__ = [
+    "CHUNK",
+    "render_statements",
+    "render_stream",
+    "statements_to_json",
+    "statements_to_table",
+]
 
 _MONEY_UNITS = ("usd", "usd_pmpm")
 # How a step's figure is written (see _classify): money in cents, a whole number, a decimal's
@@ -67,27 +73,33 @@ def statements_to_json(statements: Sequence[Statement]) -> str:
 def render_statements(statements: Sequence[Statement], chunk: int = CHUNK) -> tuple[pa.Table, str]:
     """:func:`statements_to_table` and :func:`statements_to_json` from one pass over the steps,
     ``chunk`` statements at a time."""
+    batches = (statements[start : start + chunk] for start in range(0, len(statements), chunk))
     tables: list[pa.Table] = []
     pieces: list[str] = []
-    for table, text in render_chunks(statements, chunk):
-        tables.append(table)
+    for table, text in render_stream(batches):
+        if table is not None:
+            tables.append(table)
         pieces.append(text)
     return pa.concat_tables(tables), "".join(pieces)
 
 
-def render_chunks(statements: Sequence[Statement], chunk: int = CHUNK) -> Iterator[tuple[pa.Table, str]]:
-    """The steps table and the JSON text of ``chunk`` statements at a time: the tables
-    concatenated and the texts joined are :func:`render_statements`' (so a caller can write
-    the JSON as it goes, holding one chunk of it)."""
-    if not statements:
-        yield _Steps(statements).table(), "[]\n"
-        return
-    last = (len(statements) - 1) // chunk * chunk
-    for start in range(0, len(statements), chunk):
-        steps = _Steps(statements[start : start + chunk])
-        opening = "[\n" if start == 0 else ",\n"
-        closing = "\n]\n" if start == last else ""
-        yield steps.table(), opening + steps.json_lines() + closing
+def render_stream(batches: Iterable[Sequence[Statement]]) -> Iterator[tuple[pa.Table | None, str]]:
+    """Render statements that arrive in batches (the caller settles a batch, renders it and
+    drops it): the steps table and JSON text of each batch; then, once the batches are
+    exhausted, the array's closing text with no table (``None``).  Joined, the texts are
+    :func:`statements_to_json`'s; concatenated, the tables :func:`statements_to_table`'s (no
+    statements at all: one empty table with the text ``[]``)."""
+    first = True
+    for statements in batches:
+        if not statements:
+            continue
+        steps = _Steps(statements)
+        yield steps.table(), ("[\n" if first else ",\n") + steps.json_lines()
+        first = False
+    if first:
+        yield _Steps([]).table(), "[]\n"
+    else:
+        yield None, "\n]\n"
 
 
 class _Steps:

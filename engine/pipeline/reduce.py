@@ -23,7 +23,8 @@ Rules (the domain text leaves these to us; also in ``docs/pipeline.md``):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -45,6 +46,7 @@ __all__ = [
     "Quality",
     "SettlementCells",
     "combine_cells",
+    "iter_settlements",
     "quality_by_entity",
     "settle_plans",
     "settlement_cells",
@@ -231,14 +233,28 @@ def settle_plans(
     quality: pa.Table | None,
     premiums: pa.Table | None,
 ) -> list[Settlement]:
-    """Settle every contract's entities; settlements in (contract, entity, group) order.
+    """Every settlement of :func:`iter_settlements`, as a list."""
+    return list(iter_settlements(plans, figures, pool_bases, baselines, quality, premiums))
+
+
+def iter_settlements(
+    plans: Sequence[ContractPlan],
+    figures: SettlementCells,
+    pool_bases: pl.DataFrame,
+    baselines: pl.DataFrame,
+    quality: pa.Table | None,
+    premiums: pa.Table | None,
+) -> Iterator[Settlement]:
+    """Settle every contract's entities; settlements in (contract, entity, group) order, one
+    at a time: each settlement unit depends on its own cells only, so a caller can render and
+    drop them as they come (a 10-million-member book has about 460,000 statements, several
+    gigabytes as Python objects).
 
     The cells settled are the attributed entity x group cells plus, for pool kinds, every
     entity x group pool that was funded: money withheld or prefunded for an entity with no
     attributed member in that group must still be settled (earned or returned).  A cell with
     members but no funded pool settles a pool of zero.  Cells are read once into plain rows:
     tens of thousands of units are settled without a frame operation each."""
-    out: list[Settlement] = []
     for plan in plans:
         cells = figures.cells.filter(
             (pl.col("contract_id") == plan.contract_id) & pl.col("entity_id").is_not_null()
@@ -260,25 +276,24 @@ def settle_plans(
             }
         per_group = plan.contract.settle_per == "entity_group"
         baseline_of = _baseline_pmpms(baselines, plan.contract_id)
-        by_entity: dict[str, list[dict[str, Any]]] = {}
-        for row in cells.to_dicts():  # sorted by entity, then group
-            by_entity.setdefault(row["entity_id"], []).append(row)
-        for entity_id, rows in by_entity.items():
+        # The cells are sorted by entity, then group (combine_cells, _with_pool_cells): one
+        # entity's rows are consecutive, read a few at a time rather than all as dicts at once.
+        for entity_id, entity_rows in itertools.groupby(
+            cells.iter_rows(named=True), key=lambda r: r["entity_id"]
+        ):
+            rows = list(entity_rows)
             for unit in [[r] for r in rows] if per_group else [rows]:
-                out.append(
-                    _settle_unit(
-                        plan,
-                        entity_id,
-                        unit,
-                        funded,
-                        quality_of,
-                        premium_of,
-                        per_group,
-                        baseline_of.get(entity_id),
-                        None if per_group else members_of.get(entity_id, 0),
-                    )
+                yield _settle_unit(
+                    plan,
+                    entity_id,
+                    unit,
+                    funded,
+                    quality_of,
+                    premium_of,
+                    per_group,
+                    baseline_of.get(entity_id),
+                    None if per_group else members_of.get(entity_id, 0),
                 )
-    return out
 
 
 def _pools_of(plan: ContractPlan, pool_bases: pl.DataFrame) -> pl.DataFrame | None:

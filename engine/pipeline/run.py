@@ -31,7 +31,10 @@ __all__ = ["JobResult", "contract_summary", "settle_in_process"]
 class JobResult:
     """A settled job: its output tables, statements and counts.  ``statements_json`` is the
     statements' JSON text, or ``None`` where it was written straight to the output as it was
-    rendered (a cluster job: the text of a large book's statements is hundreds of megabytes)."""
+    rendered (a cluster job: the text of a large book's statements is hundreds of megabytes).
+    ``settlements`` holds the settlement objects of a job settled in process; a cluster job
+    renders and drops them as it settles (``tables`` has every statement and ledger entry), so
+    there it is empty."""
 
     job_name: str
     plans: list[ContractPlan]
@@ -130,19 +133,25 @@ def settle_in_process(job: JobDocument, on_stage: Callable[[str], None] | None =
 
 
 def contract_summary(result: JobResult) -> list[dict[str, Any]]:
-    """Per contract: kind, statements, entities paid / owing, and dollars each way (cents)."""
+    """Per contract: kind, statements, entities paid / owing, and dollars each way (cents).
+
+    Read from the statements table (each statement's first step carries its amount), so it
+    serves a cluster job too, whose settlements are rendered and dropped as they are made."""
+    steps = _frame(result.tables["statements"])
+    heads = steps.filter(pl.col("step_number") == 1)
     rows = []
     for plan in result.plans:
-        mine = [s.statement for s in result.settlements if s.statement.contract_id == plan.contract_id]
-        paid = sum(s.amount_cents for s in mine if s.amount_cents > 0)
-        owed = -sum(s.amount_cents for s in mine if s.amount_cents < 0)
+        mine = heads.filter(pl.col("contract_id") == plan.contract_id)
+        amount = pl.col("amount_cents")
+        paid = int(mine.filter(amount > 0)["amount_cents"].sum())
+        owed = -int(mine.filter(amount < 0)["amount_cents"].sum())
         rows.append(
             {
                 "contract_id": plan.contract_id,
                 "kind": plan.contract.kind,
-                "statements": len(mine),
-                "entities_paid": len({s.entity_id for s in mine if s.amount_cents > 0}),
-                "entities_owing": len({s.entity_id for s in mine if s.amount_cents < 0}),
+                "statements": mine.height,
+                "entities_paid": mine.filter(amount > 0)["entity_id"].n_unique(),
+                "entities_owing": mine.filter(amount < 0)["entity_id"].n_unique(),
                 "paid_to_entities_cents": paid,
                 "owed_by_entities_cents": owed,
                 "net_cents": paid - owed,

@@ -7,6 +7,7 @@ import io
 import json
 from decimal import Decimal
 
+import pyarrow as pa
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -22,7 +23,12 @@ from settle.engine.ledger import (
     transfer,
 )
 from settle.engine.statement import Statement, StatementBuilder, Step, _step_rows, statements_to_csv
-from settle.engine.statement_render import render_statements, statements_to_json, statements_to_table
+from settle.engine.statement_render import (
+    render_statements,
+    render_stream,
+    statements_to_json,
+    statements_to_table,
+)
 
 
 def _statement() -> StatementBuilder:
@@ -175,3 +181,20 @@ def test_the_steps_table_is_the_csv_rows_with_the_amount_in_cents(statements: li
     small_table, small_text = render_statements(statements, chunk=2)
     assert small_text == text
     assert small_table.equals(table)
+
+
+@given(st.lists(_STATEMENTS, max_size=6), st.lists(st.integers(min_value=0, max_value=3), max_size=8))
+def test_statements_rendered_as_they_arrive_in_batches_are_the_whole_rendering(
+    statements: list[Statement], sizes: list[int]
+) -> None:
+    # The driver settles a batch, renders it and drops it; batches of any sizes (empty ones
+    # too) must join into the very text and table of rendering all statements at once.
+    batches, start = [], 0
+    for size in sizes:
+        batches.append(statements[start : start + size])
+        start += size
+    batches.append(statements[start:])
+    rendered = list(render_stream(batches))
+    assert "".join(text for _, text in rendered) == statements_to_json(statements)
+    tables = [table for table, _ in rendered if table is not None]
+    assert pa.concat_tables(tables).equals(statements_to_table(statements))
