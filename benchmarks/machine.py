@@ -5,8 +5,9 @@ peak memory of a process tree (read from ``/proc``; psutil is not a dependency).
 ancestry leads to ``root`` (default: this process): ``peak_tree_rss_bytes`` is the largest sum
 of their resident sets seen (shared pages, e.g. Ray's object store, count once per process
 that maps them) and ``peak_process_hwm_bytes`` the largest ``VmHWM`` (the kernel's own
-high-water mark) of any one of them.  A process that lives less than one interval may be
-missed, so the figures are lower bounds.
+high-water mark) of any one of them; ``root_process_hwm_bytes`` is ``root``'s own (the job's
+driver, in the end-to-end runs: it tells the driver's memory from the Ray workers').  A process
+that lives less than one interval may be missed, so the figures are lower bounds.
 """
 
 from __future__ import annotations
@@ -114,6 +115,7 @@ class TreeMemory:
         self.interval = interval
         self.peak_tree_rss_bytes = 0
         self.peak_process_hwm_bytes = 0
+        self.root_hwm_bytes = 0
         self.max_processes = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -125,6 +127,8 @@ class TreeMemory:
             status = _status(pid)
             total += status.get("VmRSS", 0)
             self.peak_process_hwm_bytes = max(self.peak_process_hwm_bytes, status.get("VmHWM", 0))
+            if pid == self.root:
+                self.root_hwm_bytes = max(self.root_hwm_bytes, status.get("VmHWM", 0))
         self.peak_tree_rss_bytes = max(self.peak_tree_rss_bytes, total)
         self.max_processes = max(self.max_processes, len(tree))
 
@@ -148,5 +152,6 @@ class TreeMemory:
         return {
             "peak_tree_rss_bytes": self.peak_tree_rss_bytes,
             "peak_process_hwm_bytes": self.peak_process_hwm_bytes,
+            "root_process_hwm_bytes": self.root_hwm_bytes,
             "max_processes": self.max_processes,
         }

@@ -111,6 +111,7 @@ def e2e(ctx: Context, data: Path) -> dict[str, Any]:
             **_timed(ctx, [r["seconds"] for r in runs]),
             "peak_tree_rss_bytes": max(r["peak_tree_rss_bytes"] for r in runs),
             "peak_process_hwm_bytes": max(r["peak_process_hwm_bytes"] for r in runs),
+            "root_process_hwm_bytes": max(r.get("root_process_hwm_bytes", 0) for r in runs),
             "max_processes": max(r["max_processes"] for r in runs),
         }
 

@@ -20,13 +20,15 @@ descendants (Ray's processes included) during it.
 Every run's outputs are hashed (:func:`output_digest`, every file but ``manifest.json``, which
 is the only file allowed to differ between shard counts) and deleted, except the last run's.
 It prints one JSON object: ``ray_start_seconds``, ``ray_cpus``, ``ray_nodes`` and ``runs``
-(requested and planned shards, seconds, memory, digest, output folder each).
+(requested and planned shards, seconds, each stage's seconds, memory, digest, output folder
+each).
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
 import logging
 import shutil
@@ -36,8 +38,24 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.machine import TreeMemory
+from settle.cluster.progress import Progress
 
-__all__ = ["output_digest", "start_ray", "warm_runs"]
+__all__ = ["StageClock", "output_digest", "start_ray", "warm_runs"]
+
+
+class StageClock:
+    """A progress callback that notes when each stage of a job begins; :meth:`seconds` gives
+    each stage's wall seconds (to the next stage's start)."""
+
+    def __init__(self) -> None:
+        self.entered: dict[str, float] = {}
+
+    def __call__(self, progress: Progress) -> None:
+        self.entered.setdefault(progress.stage, time.perf_counter())
+
+    def seconds(self) -> dict[str, float]:
+        marks = sorted(self.entered.items(), key=lambda kv: kv[1])
+        return {name: round(b - a, 3) for (name, a), (_, b) in itertools.pairwise(marks)}
 
 
 def start_ray(cpus: int | None = None, nodes: int = 0) -> Callable[[], None]:
@@ -103,9 +121,10 @@ def warm_runs(
                     shutil.rmtree(runs[-1]["output"], ignore_errors=True)
                 job = load_job(job_path)
                 out = out_root / f"run-{len(runs)}"
+                stages = StageClock()
                 with TreeMemory() as memory:
                     started = time.perf_counter()
-                    outcome = run_job(job, out, shards=shards, **options)
+                    outcome = run_job(job, out, progress=stages, shards=shards, **options)
                     seconds = time.perf_counter() - started
                 runs.append(
                     {
@@ -114,6 +133,7 @@ def warm_runs(
                         "seconds": round(seconds, 3),
                         "digest": output_digest(Path(outcome.output)),
                         "output": str(outcome.output),
+                        "stage_seconds": stages.seconds(),
                         **memory.as_dict(),
                     }
                 )

@@ -118,7 +118,7 @@ class OutputWriter:
                 while chunk := handle.read(1 << 22):
                     out.write(chunk)
             local.unlink()
-        entry = OutputFile(filename, rows() if callable(rows) else rows, size, digest.hexdigest())
+        entry = OutputFile(filename, rows, size, digest.hexdigest())
         self._files.append(entry)
         return entry
 

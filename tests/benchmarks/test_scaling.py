@@ -18,7 +18,7 @@ import pytest
 from benchmarks.books import ensure_book, reference_job
 from benchmarks.ref_settle import settle_core
 from benchmarks.scaling import growth, scaling
-from benchmarks.warm import output_digest
+from benchmarks.warm import StageClock, output_digest
 
 
 @pytest.mark.slow
@@ -71,3 +71,15 @@ def test_growth_ratios_and_time_exponent() -> None:
     assert figures["peak_tree_rss_ratio"] == 1.25 and figures["peak_process_hwm_ratio"] == 1.0
     assert figures["time_exponent"] == round(math.log(4) / math.log(10), 3)
     assert [p["members"] for p in figures["points"]] == [1_000_000, 5_000_000, 10_000_000]
+
+
+def test_stage_clock_times_each_stage_to_the_next_stages_start() -> None:
+    from settle.cluster.progress import Progress
+
+    clock = StageClock()
+    for stage in ("plan", "partition", "partition", "validate", "done"):
+        clock(Progress(stage))
+    assert list(clock.entered) == ["plan", "partition", "validate", "done"]
+    assert clock.entered["plan"] <= clock.entered["partition"] <= clock.entered["validate"]
+    clock.entered = {"plan": 10.0, "partition": 10.5, "validate": 13.0, "done": 20.25}
+    assert clock.seconds() == {"plan": 0.5, "partition": 2.5, "validate": 7.25}
