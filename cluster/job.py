@@ -58,14 +58,14 @@ from settle.cluster.spill import spill_compression
 from settle.cluster.stages import MapResult, SettledFacts, ShardContext, ValidateResult
 from settle.engine import __version__
 from settle.engine.job import JobDocument
-from settle.engine.ledger import ledger_to_table
+from settle.engine.ledger import LEDGER_SCHEMA, ledger_to_table
 from settle.engine.pipeline.plan import contract_plans
 from settle.engine.pipeline.reduce import SettlementCells, iter_settlements
-from settle.engine.pipeline.run import JobResult
+from settle.engine.pipeline.run import JobResult, statement_heads
 from settle.engine.pipeline.shard import PopulationFacts
 from settle.engine.readers import InputFile, list_input_files, parquet_row_groups
 from settle.engine.rejects import REJECTS_SCHEMA, concat_rejects
-from settle.engine.statement import Statement
+from settle.engine.statement import STATEMENT_STEPS_SCHEMA, Statement
 from settle.engine.statement_render import CHUNK, render_stream
 from settle.engine.validate import TableValidation, validate_table
 from settle.engine.validate_cross import id_set
@@ -301,8 +301,9 @@ def _finish(
 ) -> JobOutcome:
     """Reduce, settle and publish.  The member-level outputs (attribution, member costs,
     rejects) and the inputs' checksums need no settlement: a second thread writes them while
-    this one settles (Parquet writing and hashing release the GIL, settling holds it), so the
-    ``write`` stage is left with the statements and the ledger."""
+    this one settles and writes the statements and the ledger (Parquet writing and hashing
+    release the GIL, settling holds it), so the ``write`` stage is left with waiting for that
+    thread and publishing."""
     tracker.enter("reduce")
     pools, baselines = combine_figures(mapped)
     figures = member_cost_cells(work)
@@ -317,8 +318,6 @@ def _finish(
                 )
             tracker.enter("write")
             inputs = written.result()
-        writer.write_parquet("statements", result.tables["statements"])
-        writer.write_parquet("ledger", result.tables["ledger"])
         manifest = {
             "job": job.name,
             "settle_version": __version__,
@@ -348,12 +347,13 @@ def _settle(
     mapped: list[MapResult],
     writer: OutputWriter,
 ) -> JobResult:
-    """Every contract settled, with the statements and the ledger rendered as they are settled:
+    """Every contract settled, its statements and ledger written as they are settled:
     :data:`~settle.engine.statement_render.CHUNK` settlements at a time are settled, rendered
-    to their rows of the statements and ledger tables and to their text of ``statements.json``
-    (written at once), then dropped.  So the driver holds the Arrow tables, not the
-    statements as Python objects (about 460,000 at 10 million members), and the result's
-    ``settlements`` is empty."""
+    to their rows of ``statements.parquet`` and ``ledger.parquet`` and to their text of
+    ``statements.json``, written at once, then dropped.  So the driver's memory does not grow
+    with the statements (about 460,000 at 10 million members, several gigabytes as Python
+    objects and about 2 GB as a steps table); it keeps one row per statement for the summary
+    (``statement_heads``), and the result's ``settlements`` and ``tables`` are empty."""
     quality, premiums = broadcast.get("quality"), broadcast.get("premiums")
     settlements = iter_settlements(
         plans,
@@ -363,24 +363,28 @@ def _settle(
         quality.accepted if quality is not None else None,
         premiums.accepted if premiums is not None else None,
     )
-    parts: list[pa.Table] = []
-    ledger_parts: list[pa.Table] = []
+    heads: list[pa.Table] = []
     settled = Counter[str]()
+    with (
+        writer.parquet_sink("statements", STATEMENT_STEPS_SCHEMA) as steps_out,
+        writer.parquet_sink("ledger", LEDGER_SCHEMA) as ledger_out,
+    ):
 
-    def batches() -> Iterator[list[Statement]]:
-        while batch := list(itertools.islice(settlements, CHUNK)):
-            entries = [e for s in batch for e in s.entries]
-            ledger_parts.append(ledger_to_table(entries))
-            settled.update(statements=len(batch), entries=len(entries))
-            yield [s.statement for s in batch]
+        def batches() -> Iterator[list[Statement]]:
+            while batch := list(itertools.islice(settlements, CHUNK)):
+                entries = [e for s in batch for e in s.entries]
+                ledger_out.write(ledger_to_table(entries))
+                settled.update(statements=len(batch), entries=len(entries))
+                yield [s.statement for s in batch]
 
-    def json_chunks() -> Iterator[str]:
-        for table, text in render_stream(batches()):
-            if table is not None:
-                parts.append(table)
-            yield text
+        def json_chunks() -> Iterator[str]:
+            for table, text in render_stream(batches()):
+                if table is not None:
+                    steps_out.write(table)
+                    heads.append(statement_heads(table))
+                yield text
 
-    writer.write_text_chunks("statements.json", json_chunks(), lambda: settled["statements"])
+        writer.write_text_chunks("statements.json", json_chunks(), lambda: settled["statements"])
     counts = combine_counts(
         validated,
         mapped,
@@ -389,17 +393,14 @@ def _settle(
         settled["statements"],
         settled["entries"],
     )
-    tables: dict[str, pa.Table] = {
-        "statements": pa.concat_tables(parts),
-        "ledger": pa.concat_tables(ledger_parts) if ledger_parts else ledger_to_table([]),
-    }
     return JobResult(
         job_name=job.name,
         plans=plans,
         settlements=[],
-        tables=tables,
+        tables={},
         statements_json=None,
         counts=counts,
+        statement_heads=pa.concat_tables(heads),
     )
 
 

@@ -23,7 +23,7 @@ import json
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ __all__ = [
     "WRITER_OPTIONS",
     "OutputFile",
     "OutputWriter",
+    "ParquetSink",
     "parquet_bytes",
 ]
 
@@ -72,6 +73,24 @@ def parquet_bytes(table: pa.Table) -> bytes:
     return sink.getvalue()
 
 
+class ParquetSink:
+    """One Parquet output written a table at a time (each cast to the schema, each its own
+    row groups); made by :meth:`OutputWriter.parquet_sink`, which records it when done."""
+
+    def __init__(self, path: Path, schema: pa.Schema) -> None:
+        self.schema = schema
+        self.rows = 0
+        self.written: OutputFile | None = None
+        self._writer = pq.ParquetWriter(path, schema, **WRITER_OPTIONS)
+
+    def write(self, table: pa.Table) -> None:
+        self._writer.write_table(table.cast(self.schema), row_group_size=ROW_GROUP_ROWS)
+        self.rows += table.num_rows
+
+    def close(self) -> None:
+        self._writer.close()
+
+
 class OutputWriter:
     """Stages output files for one result and publishes them together."""
 
@@ -100,13 +119,31 @@ class OutputWriter:
     def write_parquet_parts(self, name: str, schema: pa.Schema, parts: Iterable[pa.Table]) -> OutputFile:
         """Write ``name.parquet`` from consecutive tables (each cast to ``schema``, each its own
         row groups) without holding more than one of them in memory."""
+        with self.parquet_sink(name, schema) as sink:
+            for part in parts:
+                sink.write(part)
+        assert sink.written is not None
+        return sink.written
+
+    @contextlib.contextmanager
+    def parquet_sink(self, name: str, schema: pa.Schema) -> Iterator[ParquetSink]:
+        """A :class:`ParquetSink` for ``name.parquet``, finished and recorded on leaving the
+        block (dropped if the block fails), for a caller that makes the parts in a loop of its
+        own (the driver writes the statements and the ledger as it settles)."""
         filename = f"{name}.parquet"
         local = self._scratch / filename if self._remote else self._staging / filename
-        rows = 0
-        with pq.ParquetWriter(local, schema, **WRITER_OPTIONS) as writer:
-            for part in parts:
-                writer.write_table(part.cast(schema), row_group_size=ROW_GROUP_ROWS)
-                rows += part.num_rows
+        sink = ParquetSink(local, schema)
+        try:
+            yield sink
+        except BaseException:
+            sink.close()
+            local.unlink(missing_ok=True)
+            raise
+        sink.close()
+        sink.written = self._publish_local(filename, local, sink.rows)
+
+    def _publish_local(self, filename: str, local: Path, rows: int) -> OutputFile:
+        """Checksum a file written locally; copy it to an object store destination."""
         digest = hashlib.sha256()
         size = 0
         with open(local, "rb") as handle:

@@ -13,6 +13,7 @@ from typing import Any
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from settle.engine.contracts.common import Settlement
 from settle.engine.job import JobDocument
@@ -24,7 +25,7 @@ from settle.engine.rejects import concat_rejects
 from settle.engine.statement_render import render_statements
 from settle.engine.validate import JobValidation, validate_job
 
-__all__ = ["JobResult", "contract_summary", "settle_in_process"]
+__all__ = ["HEAD_COLUMNS", "JobResult", "contract_summary", "settle_in_process", "statement_heads"]
 
 
 @dataclass
@@ -32,9 +33,10 @@ class JobResult:
     """A settled job: its output tables, statements and counts.  ``statements_json`` is the
     statements' JSON text, or ``None`` where it was written straight to the output as it was
     rendered (a cluster job: the text of a large book's statements is hundreds of megabytes).
-    ``settlements`` holds the settlement objects of a job settled in process; a cluster job
-    renders and drops them as it settles (``tables`` has every statement and ledger entry), so
-    there it is empty."""
+    ``settlements`` and ``tables`` hold the settlement objects and the output tables of a job
+    settled in process; a cluster job writes its tables to its output files as it makes them
+    and renders and drops its settlements as it settles, so there both are empty.
+    ``statement_heads`` has one row per statement (:data:`HEAD_COLUMNS`), for summaries."""
 
     job_name: str
     plans: list[ContractPlan]
@@ -42,7 +44,17 @@ class JobResult:
     tables: dict[str, pa.Table]
     statements_json: str | None
     counts: dict[str, Any]
+    statement_heads: pa.Table
     stage_seconds: dict[str, float] = field(default_factory=dict)
+
+
+HEAD_COLUMNS = ("contract_id", "entity_id", "amount_cents")
+
+
+def statement_heads(steps: pa.Table) -> pa.Table:
+    """One row per statement of a statements table (one row per step): the first step's
+    :data:`HEAD_COLUMNS` (every step repeats its statement's contract, entity and amount)."""
+    return steps.filter(pc.equal(steps["step_number"], 1)).select(list(HEAD_COLUMNS))
 
 
 def _frame(table: pa.Table) -> pl.DataFrame:
@@ -94,6 +106,7 @@ def assemble(
             "rejects": rejects,
         },
         statements_json=statements_json,
+        statement_heads=statement_heads(statements_table),
         counts=counts,
     )
 
@@ -135,10 +148,9 @@ def settle_in_process(job: JobDocument, on_stage: Callable[[str], None] | None =
 def contract_summary(result: JobResult) -> list[dict[str, Any]]:
     """Per contract: kind, statements, entities paid / owing, and dollars each way (cents).
 
-    Read from the statements table (each statement's first step carries its amount), so it
-    serves a cluster job too, whose settlements are rendered and dropped as they are made."""
-    steps = _frame(result.tables["statements"])
-    heads = steps.filter(pl.col("step_number") == 1)
+    Read from the result's statement heads, so it serves a cluster job too, whose settlements
+    are rendered and dropped as they are made."""
+    heads = _frame(result.statement_heads)
     rows = []
     for plan in result.plans:
         mine = heads.filter(pl.col("contract_id") == plan.contract_id)

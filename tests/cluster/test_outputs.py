@@ -5,6 +5,8 @@ import json
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
 
 from settle.cluster.outputs import OutputWriter
 
@@ -50,3 +52,20 @@ def test_rerun_is_byte_identical_and_replaces_whole_result(tmp_path: Path) -> No
     assert not (first / "stale.txt").exists()
     assert json.loads((first / "manifest.json").read_text())["outputs"][0]["rows"] == 3
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]
+
+
+def test_a_parquet_sink_writes_its_parts_and_a_failed_one_leaves_nothing(tmp_path: Path) -> None:
+    dest = tmp_path / "result"
+    writer = OutputWriter(str(dest))
+    schema = pa.schema([("amount_cents", pa.int64())])
+    with writer.parquet_sink("ledger", schema) as sink:
+        sink.write(pa.table({"amount_cents": pa.array([1, 2], pa.int32())}))  # cast to the schema
+        sink.write(pa.table({"amount_cents": pa.array([3], pa.int64())}))
+    with pytest.raises(RuntimeError), writer.parquet_sink("statements", schema) as broken:
+        broken.write(pa.table({"amount_cents": pa.array([9], pa.int64())}))
+        raise RuntimeError("settling failed")
+    writer.commit({"job": "demo"})
+    assert pq.read_table(dest / "ledger.parquet").equals(pa.table({"amount_cents": [1, 2, 3]}, schema=schema))
+    assert not (dest / "statements.parquet").exists()
+    manifest = json.loads((dest / "manifest.json").read_text())
+    assert [(o["name"], o["rows"]) for o in manifest["outputs"]] == [("ledger.parquet", 3)]
