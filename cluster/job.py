@@ -27,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import hashlib
-import itertools
 import os
 import shutil
 import tempfile
@@ -58,15 +57,16 @@ from settle.cluster.spill import spill_compression
 from settle.cluster.stages import MapResult, SettledFacts, ShardContext, ValidateResult
 from settle.engine import __version__
 from settle.engine.job import JobDocument
-from settle.engine.ledger import LEDGER_SCHEMA, ledger_to_table
+from settle.engine.ledger import LEDGER_SCHEMA
 from settle.engine.pipeline.plan import contract_plans
-from settle.engine.pipeline.reduce import SettlementCells, iter_settlements
-from settle.engine.pipeline.run import JobResult, statement_heads
+from settle.engine.pipeline.reduce import SettlementCells, settlement_batches
+from settle.engine.pipeline.rendered import RenderedSettlements, settle_batch, statement_heads
+from settle.engine.pipeline.run import JobResult
 from settle.engine.pipeline.shard import PopulationFacts
 from settle.engine.readers import InputFile, list_input_files, parquet_row_groups
 from settle.engine.rejects import REJECTS_SCHEMA, concat_rejects
-from settle.engine.statement import STATEMENT_STEPS_SCHEMA, Statement
-from settle.engine.statement_render import CHUNK, render_stream
+from settle.engine.statement import STATEMENT_STEPS_SCHEMA
+from settle.engine.statement_render import json_array, statements_to_table
 from settle.engine.validate import TableValidation, validate_table
 from settle.engine.validate_cross import id_set
 
@@ -74,6 +74,8 @@ __all__ = ["JobOutcome", "run_job"]
 
 OUTPUT_TABLES = ("statements", "ledger", "attribution", "member_costs", "rejects")
 _FIRST = ("eligibility", "roster", "medical_claim", "pharmacy_claim")  # validation order
+SETTLE_BATCH = 4_096  # settlements per batch settled by one task (whole entities: about)
+SETTLE_AHEAD = 4  # batches settling or settled and not yet written, at most
 
 
 @dataclass(frozen=True)
@@ -314,7 +316,17 @@ def _finish(
             tracker.enter("settle")
             with _without_cycle_collection():
                 result = _settle(
-                    job, plans, figures, pools, baselines, broadcast, files, validated, mapped, writer
+                    job,
+                    plans,
+                    figures,
+                    pools,
+                    baselines,
+                    broadcast,
+                    files,
+                    validated,
+                    mapped,
+                    writer,
+                    on_ray=plan.partition_stage,
                 )
             tracker.enter("write")
             inputs = written.result()
@@ -346,23 +358,36 @@ def _settle(
     validated: list[ValidateResult],
     mapped: list[MapResult],
     writer: OutputWriter,
+    on_ray: bool,
 ) -> JobResult:
-    """Every contract settled, its statements and ledger written as they are settled:
-    :data:`~settle.engine.statement_render.CHUNK` settlements at a time are settled, rendered
-    to their rows of ``statements.parquet`` and ``ledger.parquet`` and to their text of
-    ``statements.json``, written at once, then dropped.  So the driver's memory does not grow
-    with the statements (about 460,000 at 10 million members, several gigabytes as Python
-    objects and about 2 GB as a steps table); it keeps one row per statement for the summary
-    (``statement_heads``), and the result's ``settlements`` and ``tables`` are empty."""
+    """Every contract settled, its statements and ledger written as they are settled.
+
+    The settlement units go in batches of about :data:`SETTLE_BATCH` settlements (whole
+    entities; :func:`~settle.engine.pipeline.reduce.settlement_batches`), each settled and
+    rendered to its rows of ``statements.parquet`` and ``ledger.parquet`` and its lines of
+    ``statements.json`` (:func:`~settle.engine.pipeline.rendered.settle_batch`): by Ray tasks
+    when the job runs on Ray (settling is pure Python and held one core of the driver while
+    the other idled), else here; the driver writes the results in batch order.  So the
+    driver's memory does not grow with the statements (about 460,000 at 10 million members,
+    several gigabytes as Python objects and about 2 GB as a steps table); it keeps one row per
+    statement for the summary (``statement_heads``), and the result's ``settlements`` and
+    ``tables`` are empty."""
     quality, premiums = broadcast.get("quality"), broadcast.get("premiums")
-    settlements = iter_settlements(
+    batches = settlement_batches(
         plans,
         figures,
         pools,
         baselines,
         quality.accepted if quality is not None else None,
         premiums.accepted if premiums is not None else None,
+        units=SETTLE_BATCH,
     )
+    if on_ray:
+        from settle.cluster.remote import settle_batches
+
+        rendered: Iterator[RenderedSettlements] = settle_batches(batches, ahead=SETTLE_AHEAD)
+    else:
+        rendered = (settle_batch(b) for b in batches)
     heads: list[pa.Table] = []
     settled = Counter[str]()
     with (
@@ -370,21 +395,15 @@ def _settle(
         writer.parquet_sink("ledger", LEDGER_SCHEMA) as ledger_out,
     ):
 
-        def batches() -> Iterator[list[Statement]]:
-            while batch := list(itertools.islice(settlements, CHUNK)):
-                entries = [e for s in batch for e in s.entries]
-                ledger_out.write(ledger_to_table(entries))
-                settled.update(statements=len(batch), entries=len(entries))
-                yield [s.statement for s in batch]
+        def lines() -> Iterator[str]:
+            for r in rendered:
+                steps_out.write(r.steps)
+                ledger_out.write(r.ledger)
+                heads.append(r.heads)
+                settled.update(statements=r.statements, entries=r.entries)
+                yield r.json_lines
 
-        def json_chunks() -> Iterator[str]:
-            for table, text in render_stream(batches()):
-                if table is not None:
-                    steps_out.write(table)
-                    heads.append(statement_heads(table))
-                yield text
-
-        writer.write_text_chunks("statements.json", json_chunks(), lambda: settled["statements"])
+        writer.write_text_chunks("statements.json", json_array(lines()), lambda: settled["statements"])
     counts = combine_counts(
         validated,
         mapped,
@@ -400,7 +419,7 @@ def _settle(
         tables={},
         statements_json=None,
         counts=counts,
-        statement_heads=pa.concat_tables(heads),
+        statement_heads=pa.concat_tables(heads) if heads else statement_heads(statements_to_table([])),
     )
 
 

@@ -9,7 +9,7 @@ the caller unwrapped (a :class:`~settle.engine.errors.UserError` stays one).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import ray
@@ -17,8 +17,18 @@ from ray.exceptions import RayTaskError
 
 from settle.cluster import stages
 from settle.engine.errors import SettleError
+from settle.engine.pipeline.reduce import SettlementBatch
+from settle.engine.pipeline.rendered import RenderedSettlements, settle_batch
 
-__all__ = ["MAX_RETRIES", "gather", "map_task", "partition_task", "validate_map_task", "validate_task"]
+__all__ = [
+    "MAX_RETRIES",
+    "gather",
+    "map_task",
+    "partition_task",
+    "settle_batches",
+    "validate_map_task",
+    "validate_task",
+]
 
 MAX_RETRIES = 3
 _T = TypeVar("_T")
@@ -45,6 +55,7 @@ partition_task = ray.remote(**_OPTIONS)(stages.partition_stage)
 validate_task = ray.remote(**_OPTIONS)(stages.validate_stage)
 map_task = ray.remote(**_OPTIONS)(stages.map_stage)
 validate_map_task = ray.remote(**_OPTIONS)(stages.validate_map_stage)
+settle_task = ray.remote(**_OPTIONS)(settle_batch)
 
 
 def gather(refs: Sequence[Any], on_done: Callable[[int, Any], None] | None = None) -> list[Any]:
@@ -68,3 +79,24 @@ def gather(refs: Sequence[Any], on_done: Callable[[int, Any], None] | None = Non
             raise cause from None
         raise
     return results
+
+
+def settle_batches(batches: Iterable[SettlementBatch], ahead: int) -> Iterator[RenderedSettlements]:
+    """Each batch settled and rendered by a task, the results in batch order; at most
+    ``ahead`` tasks submitted and not yet taken, so the caller holds a bounded number of
+    results while it writes them in order."""
+    pending: list[Any] = []
+    try:
+        for batch in batches:
+            pending.append(settle_task.remote(batch))
+            if len(pending) > ahead:
+                yield ray.get(pending.pop(0))
+        while pending:
+            yield ray.get(pending.pop(0))
+    except RayTaskError as exc:
+        for ref in pending:
+            ray.cancel(ref)
+        cause = getattr(exc, "cause", None)
+        if isinstance(cause, SettleError):
+            raise cause from None
+        raise

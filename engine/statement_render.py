@@ -37,8 +37,9 @@ from settle.engine.statement import (
 
 __all__ = [
     "CHUNK",
+    "json_array",
+    "render_batch",
     "render_statements",
-    "render_stream",
     "statements_to_json",
     "statements_to_table",
 ]
@@ -73,33 +74,33 @@ def statements_to_json(statements: Sequence[Statement]) -> str:
 def render_statements(statements: Sequence[Statement], chunk: int = CHUNK) -> tuple[pa.Table, str]:
     """:func:`statements_to_table` and :func:`statements_to_json` from one pass over the steps,
     ``chunk`` statements at a time."""
-    batches = (statements[start : start + chunk] for start in range(0, len(statements), chunk))
     tables: list[pa.Table] = []
-    pieces: list[str] = []
-    for table, text in render_stream(batches):
-        if table is not None:
-            tables.append(table)
-        pieces.append(text)
-    return pa.concat_tables(tables), "".join(pieces)
+    texts: list[str] = []
+    for start in range(0, len(statements), chunk):
+        table, text = render_batch(statements[start : start + chunk])
+        tables.append(table)
+        texts.append(text)
+    return (pa.concat_tables(tables) if tables else _Steps([]).table()), "".join(json_array(texts))
 
 
-def render_stream(batches: Iterable[Sequence[Statement]]) -> Iterator[tuple[pa.Table | None, str]]:
-    """Render statements that arrive in batches (the caller settles a batch, renders it and
-    drops it): the steps table and JSON text of each batch; then, once the batches are
-    exhausted, the array's closing text with no table (``None``).  Joined, the texts are
-    :func:`statements_to_json`'s; concatenated, the tables :func:`statements_to_table`'s (no
-    statements at all: one empty table with the text ``[]``)."""
+def render_batch(statements: Sequence[Statement]) -> tuple[pa.Table, str]:
+    """The steps table of ``statements`` and their JSON, one statement per line, joined by
+    ``",\n"`` (no brackets: :func:`json_array` frames the batches)."""
+    steps = _Steps(statements)
+    return steps.table(), steps.json_lines()
+
+
+def json_array(batches: Iterable[str]) -> Iterator[str]:
+    """The pieces of one JSON array from batches of lines (each :func:`render_batch`'s text;
+    empty ones skipped): ``[`` before the first, ``,`` between, ``]`` after the last (``[]``
+    with none)."""
     first = True
-    for statements in batches:
-        if not statements:
+    for text in batches:
+        if not text:
             continue
-        steps = _Steps(statements)
-        yield steps.table(), ("[\n" if first else ",\n") + steps.json_lines()
+        yield ("[\n" if first else ",\n") + text
         first = False
-    if first:
-        yield _Steps([]).table(), "[]\n"
-    else:
-        yield None, "\n]\n"
+    yield "[]\n" if first else "\n]\n"
 
 
 class _Steps:

@@ -44,11 +44,13 @@ from settle.engine.pipeline.plan import ContractPlan
 __all__ = [
     "CELL_KEYS",
     "Quality",
+    "SettlementBatch",
     "SettlementCells",
     "combine_cells",
     "iter_settlements",
     "quality_by_entity",
     "settle_plans",
+    "settlement_batches",
     "settlement_cells",
 ]
 
@@ -248,13 +250,75 @@ def iter_settlements(
     """Settle every contract's entities; settlements in (contract, entity, group) order, one
     at a time: each settlement unit depends on its own cells only, so a caller can render and
     drop them as they come (a 10-million-member book has about 460,000 statements, several
-    gigabytes as Python objects).
+    gigabytes as Python objects)."""
+    for batch in settlement_batches(plans, figures, pool_bases, baselines, quality, premiums):
+        yield from batch.settle()
+
+
+@dataclass(frozen=True)
+class SettlementBatch:
+    """Consecutive settlement units of one contract (whole entities), with exactly the figures
+    settling them needs: settled here or in another process, they give the same settlements.
+    ``cells``: the units' cells, sorted by entity, then group; the dictionaries hold the
+    entries of these entities only."""
+
+    plan: ContractPlan
+    cells: pl.DataFrame
+    members_of: dict[str, int]
+    quality_of: dict[str, Quality]
+    premium_of: dict[tuple[str, str], int]
+    funded: dict[tuple[str, str], tuple[int, int]] | None
+    baseline_of: dict[str, Decimal]
+
+    @property
+    def per_group(self) -> bool:
+        return self.plan.contract.settle_per == "entity_group"
+
+    @property
+    def units(self) -> int:
+        """Settlements this batch makes."""
+        return self.cells.height if self.per_group else self.cells["entity_id"].n_unique()
+
+    def settle(self) -> Iterator[Settlement]:
+        """The batch's settlements, in (entity, group) order."""
+        per_group = self.per_group
+        # One entity's cells are consecutive (sorted); read a few at a time, not all at once.
+        for entity_id, entity_rows in itertools.groupby(
+            self.cells.iter_rows(named=True), key=lambda r: r["entity_id"]
+        ):
+            rows = list(entity_rows)
+            for unit in [[r] for r in rows] if per_group else [rows]:
+                yield _settle_unit(
+                    self.plan,
+                    entity_id,
+                    unit,
+                    self.funded,
+                    self.quality_of,
+                    self.premium_of,
+                    per_group,
+                    self.baseline_of.get(entity_id),
+                    None if per_group else self.members_of.get(entity_id, 0),
+                )
+
+
+def settlement_batches(
+    plans: Sequence[ContractPlan],
+    figures: SettlementCells,
+    pool_bases: pl.DataFrame,
+    baselines: pl.DataFrame,
+    quality: pa.Table | None,
+    premiums: pa.Table | None,
+    units: int | None = None,
+) -> Iterator[SettlementBatch]:
+    """Every contract's settlement units in :class:`SettlementBatch` es of about ``units``
+    settlements each (whole entities; default: one batch per contract), in settlement order.
 
     The cells settled are the attributed entity x group cells plus, for pool kinds, every
     entity x group pool that was funded: money withheld or prefunded for an entity with no
     attributed member in that group must still be settled (earned or returned).  A cell with
-    members but no funded pool settles a pool of zero.  Cells are read once into plain rows:
-    tens of thousands of units are settled without a frame operation each."""
+    members but no funded pool settles a pool of zero.  Premiums are split over the whole
+    contract's cells before the cells are batched, so a batch's premiums are the unbatched
+    ones."""
     for plan in plans:
         cells = figures.cells.filter(
             (pl.col("contract_id") == plan.contract_id) & pl.col("entity_id").is_not_null()
@@ -274,26 +338,48 @@ def iter_settlements(
                 (e, g): (int(b), int(d))
                 for e, g, b, d in pools.select("entity_id", "group_id", "base_cents", "cent_days").iter_rows()
             }
-        per_group = plan.contract.settle_per == "entity_group"
         baseline_of = _baseline_pmpms(baselines, plan.contract_id)
-        # The cells are sorted by entity, then group (combine_cells, _with_pool_cells): one
-        # entity's rows are consecutive, read a few at a time rather than all as dicts at once.
-        for entity_id, entity_rows in itertools.groupby(
-            cells.iter_rows(named=True), key=lambda r: r["entity_id"]
-        ):
-            rows = list(entity_rows)
-            for unit in [[r] for r in rows] if per_group else [rows]:
-                yield _settle_unit(
-                    plan,
-                    entity_id,
-                    unit,
-                    funded,
-                    quality_of,
-                    premium_of,
-                    per_group,
-                    baseline_of.get(entity_id),
-                    None if per_group else members_of.get(entity_id, 0),
-                )
+        whole = SettlementBatch(plan, cells, members_of, quality_of, premium_of, funded, baseline_of)
+        if units is None:
+            yield whole
+            continue
+        for start, stop in _entity_slices(cells, units, whole.per_group):
+            part = cells.slice(start, stop - start)
+            entities = set(part["entity_id"].unique().to_list())
+
+            def mine(d: dict[Any, Any], by_pair: bool, entities: set[str] = entities) -> dict[Any, Any]:
+                return {k: v for k, v in d.items() if (k[0] if by_pair else k) in entities}
+
+            yield SettlementBatch(
+                plan,
+                part,
+                mine(members_of, False),
+                mine(quality_of, False),
+                mine(premium_of, True),
+                None if funded is None else mine(funded, True),
+                mine(baseline_of, False),
+            )
+
+
+def _entity_slices(cells: pl.DataFrame, units: int, per_group: bool) -> list[tuple[int, int]]:
+    """Row ranges of ``cells`` (sorted by entity) that start and end on an entity boundary and
+    hold about ``units`` settlement units each (a unit is a cell when ``per_group``, else an
+    entity)."""
+    if cells.height == 0:
+        return []
+    entity = cells["entity_id"]
+    # Row 0 differs from the missing row before it; the first start is 0 either way.
+    starts = [*entity.ne_missing(entity.shift(1)).arg_true().to_list(), cells.height]
+    slices: list[tuple[int, int]] = []
+    begin, count = 0, 0
+    for a, b in itertools.pairwise(starts):
+        count += (b - a) if per_group else 1
+        if count >= units:
+            slices.append((begin, b))
+            begin, count = b, 0
+    if begin < cells.height:
+        slices.append((begin, cells.height))
+    return slices
 
 
 def _pools_of(plan: ContractPlan, pool_bases: pl.DataFrame) -> pl.DataFrame | None:

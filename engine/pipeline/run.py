@@ -13,19 +13,19 @@ from typing import Any
 
 import polars as pl
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from settle.engine.contracts.common import Settlement
 from settle.engine.job import JobDocument
 from settle.engine.ledger import ledger_to_table
 from settle.engine.pipeline.plan import ContractPlan, contract_plans
 from settle.engine.pipeline.reduce import settle_plans, settlement_cells
+from settle.engine.pipeline.rendered import statement_heads
 from settle.engine.pipeline.shard import ShardOutput, map_shard, population_facts
 from settle.engine.rejects import concat_rejects
 from settle.engine.statement_render import render_statements
 from settle.engine.validate import JobValidation, validate_job
 
-__all__ = ["HEAD_COLUMNS", "JobResult", "contract_summary", "settle_in_process", "statement_heads"]
+__all__ = ["JobResult", "contract_summary", "settle_in_process"]
 
 
 @dataclass
@@ -36,7 +36,8 @@ class JobResult:
     ``settlements`` and ``tables`` hold the settlement objects and the output tables of a job
     settled in process; a cluster job writes its tables to its output files as it makes them
     and renders and drops its settlements as it settles, so there both are empty.
-    ``statement_heads`` has one row per statement (:data:`HEAD_COLUMNS`), for summaries."""
+    ``statement_heads`` has one row per statement
+    (:data:`~settle.engine.pipeline.rendered.HEAD_COLUMNS`), for summaries."""
 
     job_name: str
     plans: list[ContractPlan]
@@ -46,15 +47,6 @@ class JobResult:
     counts: dict[str, Any]
     statement_heads: pa.Table
     stage_seconds: dict[str, float] = field(default_factory=dict)
-
-
-HEAD_COLUMNS = ("contract_id", "entity_id", "amount_cents")
-
-
-def statement_heads(steps: pa.Table) -> pa.Table:
-    """One row per statement of a statements table (one row per step): the first step's
-    :data:`HEAD_COLUMNS` (every step repeats its statement's contract, entity and amount)."""
-    return steps.filter(pc.equal(steps["step_number"], 1)).select(list(HEAD_COLUMNS))
 
 
 def _frame(table: pa.Table) -> pl.DataFrame:

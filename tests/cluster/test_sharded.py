@@ -91,16 +91,20 @@ def test_outputs_equal_the_in_process_pipeline(books: dict[str, Path], tmp_path:
     assert manifest["counts"] == reference.counts
 
 
+@pytest.mark.usefixtures("ray_session")
+@pytest.mark.parametrize("shards", [1, 3])
 def test_statements_settled_a_few_at_a_time_are_the_in_process_ones(
-    books: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    books: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shards: int
 ) -> None:
-    # The driver settles, renders and drops CHUNK settlements at a time; with 3 at a time the
-    # book's statements take many batches, and every output must still be the in-process one.
-    monkeypatch.setattr(cluster_job, "CHUNK", 3)
+    # The driver settles, renders and writes batches of SETTLE_BATCH settlements (by Ray tasks
+    # when the job runs on Ray, shards > 1); with 3 a batch the book's statements take many
+    # batches, and every output must still be the in-process one.
+    monkeypatch.setattr(cluster_job, "SETTLE_BATCH", 3)
     job = load_job(books["by_group"] / "job.yaml")
     reference = settle_in_process(job)
     assert len(reference.settlements) > 3 * 4
-    outcome = run_job(job, tmp_path / "out", shards=1, partition_lines=LINES)
+    outcome = run_job(job, tmp_path / "out", shards=shards, partition_lines=LINES)
+    assert outcome.manifest["plan"]["partition_stage"] is (shards > 1)
     assert (tmp_path / "out" / "statements.json").read_text() == reference.statements_json
     for name in ("statements", "ledger"):
         assert pq.read_table(tmp_path / "out" / f"{name}.parquet").equals(reference.tables[name]), name

@@ -24,8 +24,9 @@ from settle.engine.ledger import (
 )
 from settle.engine.statement import Statement, StatementBuilder, Step, _step_rows, statements_to_csv
 from settle.engine.statement_render import (
+    json_array,
+    render_batch,
     render_statements,
-    render_stream,
     statements_to_json,
     statements_to_table,
 )
@@ -184,17 +185,17 @@ def test_the_steps_table_is_the_csv_rows_with_the_amount_in_cents(statements: li
 
 
 @given(st.lists(_STATEMENTS, max_size=6), st.lists(st.integers(min_value=0, max_value=3), max_size=8))
-def test_statements_rendered_as_they_arrive_in_batches_are_the_whole_rendering(
+def test_statements_rendered_in_batches_and_framed_are_the_whole_rendering(
     statements: list[Statement], sizes: list[int]
 ) -> None:
-    # The driver settles a batch, renders it and drops it; batches of any sizes (empty ones
-    # too) must join into the very text and table of rendering all statements at once.
+    # The driver settles and renders a batch at a time (possibly elsewhere) and frames the
+    # batches' lines into one array; batches of any sizes, empty ones too, must give the very
+    # text and table of rendering all statements at once.
     batches, start = [], 0
     for size in sizes:
         batches.append(statements[start : start + size])
         start += size
     batches.append(statements[start:])
-    rendered = list(render_stream(batches))
-    assert "".join(text for _, text in rendered) == statements_to_json(statements)
-    tables = [table for table, _ in rendered if table is not None]
-    assert pa.concat_tables(tables).equals(statements_to_table(statements))
+    rendered = [render_batch(batch) for batch in batches]
+    assert "".join(json_array(text for _, text in rendered)) == statements_to_json(statements)
+    assert pa.concat_tables(table for table, _ in rendered).equals(statements_to_table(statements))
