@@ -6,7 +6,9 @@ ancestry leads to ``root`` (default: this process): ``peak_tree_rss_bytes`` is t
 of their resident sets seen (shared pages, e.g. Ray's object store, count once per process
 that maps them) and ``peak_process_hwm_bytes`` the largest ``VmHWM`` (the kernel's own
 high-water mark) of any one of them; ``root_process_hwm_bytes`` is ``root``'s own (the job's
-driver, in the end-to-end runs: it tells the driver's memory from the Ray workers').  A process
+driver, in the end-to-end runs: it tells the driver's memory from the Ray workers'), and
+``root_rss_by_label`` the largest resident set of ``root`` seen while ``label`` (set by the
+caller, e.g. the job's stage) had each value.  A process
 that lives less than one interval may be missed, so the figures are lower bounds.
 """
 
@@ -116,6 +118,8 @@ class TreeMemory:
         self.peak_tree_rss_bytes = 0
         self.peak_process_hwm_bytes = 0
         self.root_hwm_bytes = 0
+        self.label = ""
+        self.root_rss_by_label: dict[str, int] = {}
         self.max_processes = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -129,6 +133,8 @@ class TreeMemory:
             self.peak_process_hwm_bytes = max(self.peak_process_hwm_bytes, status.get("VmHWM", 0))
             if pid == self.root:
                 self.root_hwm_bytes = max(self.root_hwm_bytes, status.get("VmHWM", 0))
+                rss = status.get("VmRSS", 0)
+                self.root_rss_by_label[self.label] = max(self.root_rss_by_label.get(self.label, 0), rss)
         self.peak_tree_rss_bytes = max(self.peak_tree_rss_bytes, total)
         self.max_processes = max(self.max_processes, len(tree))
 

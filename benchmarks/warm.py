@@ -45,13 +45,17 @@ __all__ = ["StageClock", "output_digest", "start_ray", "warm_runs"]
 
 class StageClock:
     """A progress callback that notes when each stage of a job begins; :meth:`seconds` gives
-    each stage's wall seconds (to the next stage's start)."""
+    each stage's wall seconds (to the next stage's start).  With a ``memory`` sampler, its
+    label follows the stage (the driver's peak resident set per stage)."""
 
-    def __init__(self) -> None:
+    def __init__(self, memory: TreeMemory | None = None) -> None:
         self.entered: dict[str, float] = {}
+        self.memory = memory
 
     def __call__(self, progress: Progress) -> None:
         self.entered.setdefault(progress.stage, time.perf_counter())
+        if self.memory is not None:
+            self.memory.label = progress.stage
 
     def seconds(self) -> dict[str, float]:
         marks = sorted(self.entered.items(), key=lambda kv: kv[1])
@@ -121,8 +125,9 @@ def warm_runs(
                     shutil.rmtree(runs[-1]["output"], ignore_errors=True)
                 job = load_job(job_path)
                 out = out_root / f"run-{len(runs)}"
-                stages = StageClock()
-                with TreeMemory() as memory:
+                memory = TreeMemory()
+                stages = StageClock(memory)
+                with memory:
                     started = time.perf_counter()
                     outcome = run_job(job, out, progress=stages, shards=shards, **options)
                     seconds = time.perf_counter() - started
@@ -134,6 +139,7 @@ def warm_runs(
                         "digest": output_digest(Path(outcome.output)),
                         "output": str(outcome.output),
                         "stage_seconds": stages.seconds(),
+                        "driver_peak_rss_bytes_by_stage": memory.root_rss_by_label,
                         **memory.as_dict(),
                     }
                 )

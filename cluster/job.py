@@ -24,8 +24,6 @@ whose provenance names the files).
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import hashlib
 import os
 import shutil
@@ -270,25 +268,6 @@ def _run_on_ray(
     return validated, mapped
 
 
-@contextlib.contextmanager
-def _without_cycle_collection() -> Iterator[None]:
-    """Python's cycle collector paused while the driver settles and renders.
-
-    Settling makes about twenty objects a step (a million at 1M members) and keeps them all,
-    so every collection of the oldest generation walked every statement made so far: with the
-    collector on, settling the 1M-member book's 46,313 statements took 3.7 s, without it
-    1.6 s.  Statements, steps and ledger entries hold no reference cycles; any cycle made
-    meanwhile is collected once the collector runs again.  Its previous state is restored on
-    the way out, on error too."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def _finish(
     job: JobDocument,
     out: str | Path,
@@ -314,20 +293,19 @@ def _finish(
         with ThreadPoolExecutor(1, thread_name_prefix="settle-outputs") as background:
             written = background.submit(_write_member_level, writer, work, plan, broadcast, files)
             tracker.enter("settle")
-            with _without_cycle_collection():
-                result = _settle(
-                    job,
-                    plans,
-                    figures,
-                    pools,
-                    baselines,
-                    broadcast,
-                    files,
-                    validated,
-                    mapped,
-                    writer,
-                    on_ray=plan.partition_stage,
-                )
+            result = _settle(
+                job,
+                plans,
+                figures,
+                pools,
+                baselines,
+                broadcast,
+                files,
+                validated,
+                mapped,
+                writer,
+                on_ray=plan.partition_stage,
+            )
             tracker.enter("write")
             inputs = written.result()
         manifest = {

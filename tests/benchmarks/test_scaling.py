@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.books import ensure_book, reference_job
+from benchmarks.machine import TreeMemory
 from benchmarks.ref_settle import settle_core
 from benchmarks.scaling import growth, scaling
 from benchmarks.warm import StageClock, output_digest
@@ -76,9 +77,13 @@ def test_growth_ratios_and_time_exponent() -> None:
 def test_stage_clock_times_each_stage_to_the_next_stages_start() -> None:
     from settle.cluster.progress import Progress
 
-    clock = StageClock()
+    memory = TreeMemory()
+    clock = StageClock(memory)
     for stage in ("plan", "partition", "partition", "validate", "done"):
         clock(Progress(stage))
+        memory.sample()
+    assert set(memory.root_rss_by_label) == {"plan", "partition", "validate", "done"}
+    assert min(memory.root_rss_by_label.values()) > 0  # this process's resident set
     assert list(clock.entered) == ["plan", "partition", "validate", "done"]
     assert clock.entered["plan"] <= clock.entered["partition"] <= clock.entered["validate"]
     clock.entered = {"plan": 10.0, "partition": 10.5, "validate": 13.0, "done": 20.25}

@@ -14,6 +14,7 @@ import yaml
 
 from settle.cluster import job as cluster_job
 from settle.cluster import plan as cluster_plan
+from settle.cluster import reduce as cluster_reduce
 from settle.cluster.job import run_job
 from settle.engine.errors import MissingInputError
 from settle.engine.job import load_job
@@ -100,6 +101,8 @@ def test_statements_settled_a_few_at_a_time_are_the_in_process_ones(
     # when the job runs on Ray, shards > 1); with 3 a batch the book's statements take many
     # batches, and every output must still be the in-process one.
     monkeypatch.setattr(cluster_job, "SETTLE_BATCH", 3)
+    # and the partitions' settlement cells added into the running total two parts at a time
+    monkeypatch.setattr(cluster_reduce, "FOLD", 1)
     job = load_job(books["by_group"] / "job.yaml")
     reference = settle_in_process(job)
     assert len(reference.settlements) > 3 * 4
