@@ -304,6 +304,7 @@ def _finish(
                 validated,
                 mapped,
                 writer,
+                work,
                 on_ray=plan.partition_stage,
             )
             tracker.enter("write")
@@ -336,6 +337,7 @@ def _settle(
     validated: list[ValidateResult],
     mapped: list[MapResult],
     writer: OutputWriter,
+    work: Path,
     on_ray: bool,
 ) -> JobResult:
     """Every contract settled, its statements and ledger written as they are settled.
@@ -345,7 +347,9 @@ def _settle(
     rendered to its rows of ``statements.parquet`` and ``ledger.parquet`` and its lines of
     ``statements.json`` (:func:`~settle.engine.pipeline.rendered.settle_batch`): by Ray tasks
     when the job runs on Ray (settling is pure Python and held one core of the driver while
-    the other idled), else here; the driver writes the results in batch order.  So the
+    the other idled), which hand their rows back through the work folder
+    (:mod:`settle.cluster.settling`), else here; the driver writes the results in batch
+    order.  So the
     driver's memory does not grow with the statements (about 460,000 at 10 million members,
     several gigabytes as Python objects and about 2 GB as a steps table); it keeps one row per
     statement for the summary (``statement_heads``), and the result's ``settlements`` and
@@ -363,7 +367,7 @@ def _settle(
     if on_ray:
         from settle.cluster.remote import settle_batches
 
-        rendered: Iterator[RenderedSettlements] = settle_batches(batches, ahead=SETTLE_AHEAD)
+        rendered: Iterator[RenderedSettlements] = settle_batches(str(work), batches, ahead=SETTLE_AHEAD)
     else:
         rendered = (settle_batch(b) for b in batches)
     heads: list[pa.Table] = []

@@ -15,10 +15,10 @@ from typing import Any, TypeVar
 import ray
 from ray.exceptions import RayTaskError
 
-from settle.cluster import stages
+from settle.cluster import settling, stages
 from settle.engine.errors import SettleError
 from settle.engine.pipeline.reduce import SettlementBatch
-from settle.engine.pipeline.rendered import RenderedSettlements, settle_batch
+from settle.engine.pipeline.rendered import RenderedSettlements
 
 __all__ = [
     "MAX_RETRIES",
@@ -55,7 +55,7 @@ partition_task = ray.remote(**_OPTIONS)(stages.partition_stage)
 validate_task = ray.remote(**_OPTIONS)(stages.validate_stage)
 map_task = ray.remote(**_OPTIONS)(stages.map_stage)
 validate_map_task = ray.remote(**_OPTIONS)(stages.validate_map_stage)
-settle_task = ray.remote(**_OPTIONS)(settle_batch)
+settle_task = ray.remote(**_OPTIONS)(settling.settle_stage)
 
 
 def gather(refs: Sequence[Any], on_done: Callable[[int, Any], None] | None = None) -> list[Any]:
@@ -81,18 +81,20 @@ def gather(refs: Sequence[Any], on_done: Callable[[int, Any], None] | None = Non
     return results
 
 
-def settle_batches(batches: Iterable[SettlementBatch], ahead: int) -> Iterator[RenderedSettlements]:
-    """Each batch settled and rendered by a task, the results in batch order; at most
-    ``ahead`` tasks submitted and not yet taken, so the caller holds a bounded number of
-    results while it writes them in order."""
+def settle_batches(
+    work: str, batches: Iterable[SettlementBatch], ahead: int
+) -> Iterator[RenderedSettlements]:
+    """Each batch settled and rendered by a task (:func:`~settle.cluster.settling.settle_stage`),
+    the results read back in batch order; at most ``ahead`` tasks submitted and not yet read,
+    so the work folder and the driver hold a bounded number of results."""
     pending: list[Any] = []
     try:
-        for batch in batches:
-            pending.append(settle_task.remote(batch))
+        for index, batch in enumerate(batches):
+            pending.append(settle_task.remote(work, index, batch))
             if len(pending) > ahead:
-                yield ray.get(pending.pop(0))
+                yield settling.read_settled(work, ray.get(pending.pop(0)))
         while pending:
-            yield ray.get(pending.pop(0))
+            yield settling.read_settled(work, ray.get(pending.pop(0)))
     except RayTaskError as exc:
         for ref in pending:
             ray.cancel(ref)

@@ -11,6 +11,7 @@ Work folder layout::
     parts/rejects-k/part-<k>.arrow              kernel rejects of partition k
     parts/attribution/part-<k>.arrow            partition k's attribution, sorted
     parts/member_costs/part-<k>.arrow           partition k's member costs, sorted
+    settled/b<batch>-*                          a settled batch's rows (cluster/settling.py)
 
 These are spill files (:mod:`settle.cluster.spill`: Arrow IPC, uncompressed or LZ4), not Parquet.
 

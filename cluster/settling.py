@@ -1,0 +1,73 @@
+"""The settle stage on Ray: batches of settlement units settled and rendered by tasks, their
+rows handed back to the driver through the work folder.
+
+Work folder layout::
+
+    settled/b<batch>-steps.arrow     the batch's rows of statements.parquet
+    settled/b<batch>-ledger.arrow    its rows of ledger.parquet
+    settled/b<batch>-lines.json      its lines of statements.json
+
+Why files and not Ray's object store: a table fetched from the object store is a view of Ray's
+shared memory mapped into the driver, and every page of it the driver touched stayed in the
+driver's resident set after the object was freed (the store keeps its arena mapped): at 5M
+members the driver grew by 1.7 GB while settling, as much as the statements' rendered rows.
+A spill file is mapped, written on, and unmapped when the driver drops it.  Each batch's files
+are removed as soon as they are read; a retried task rewrites the same names.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+
+from settle.cluster.spill import SUFFIX, read_spill, write_spill
+from settle.engine.pipeline.reduce import SettlementBatch
+from settle.engine.pipeline.rendered import RenderedSettlements, settle_batch
+
+__all__ = ["SettledBatch", "read_settled", "settle_stage"]
+
+
+@dataclass(frozen=True)
+class SettledBatch:
+    """What a settle task returns: its batch number, counts and one row per statement."""
+
+    index: int
+    statements: int
+    entries: int
+    heads: pa.Table
+
+
+def _paths(work: str, index: int) -> tuple[Path, Path, Path]:
+    folder = Path(work) / "settled"
+    stem = f"b{index:06d}"
+    return folder / f"{stem}-steps{SUFFIX}", folder / f"{stem}-ledger{SUFFIX}", folder / f"{stem}-lines.json"
+
+
+def settle_stage(work: str, index: int, batch: SettlementBatch) -> SettledBatch:
+    """Settle and render batch ``index`` into the work folder."""
+    rendered = settle_batch(batch)
+    steps, ledger, lines = _paths(work, index)
+    # Read once, at once, by the driver on this machine: no compression.
+    write_spill(rendered.steps, steps, None)
+    write_spill(rendered.ledger, ledger, None)
+    tmp = lines.with_name(f".{lines.name}.{uuid.uuid4().hex[:8]}")
+    try:
+        tmp.write_text(rendered.json_lines, encoding="utf-8")
+        os.replace(tmp, lines)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return SettledBatch(index, rendered.statements, rendered.entries, rendered.heads)
+
+
+def read_settled(work: str, settled: SettledBatch) -> RenderedSettlements:
+    """A settled batch's rows, read back (memory-mapped) and its files removed."""
+    steps_path, ledger_path, lines_path = _paths(work, settled.index)
+    steps, ledger = read_spill(steps_path), read_spill(ledger_path)
+    lines = lines_path.read_text(encoding="utf-8")
+    for path in (steps_path, ledger_path, lines_path):
+        path.unlink()
+    return RenderedSettlements(steps, ledger, lines, settled.heads, settled.statements, settled.entries)
