@@ -349,11 +349,10 @@ def _settle(
     when the job runs on Ray (settling is pure Python and held one core of the driver while
     the other idled), which hand their rows back through the work folder
     (:mod:`settle.cluster.settling`), else here; the driver writes the results in batch
-    order.  So the
-    driver's memory does not grow with the statements (about 460,000 at 10 million members,
-    several gigabytes as Python objects and about 2 GB as a steps table); it keeps one row per
-    statement for the summary (``statement_heads``), and the result's ``settlements`` and
-    ``tables`` are empty."""
+    order.  So the driver's memory does not grow with the statements (about 460,000 at 10
+    million members, several gigabytes as Python objects and about 2 GB as a steps table); it
+    keeps one row per statement for the summary (``statement_heads``), and the result's
+    ``settlements`` and ``tables`` are empty."""
     quality, premiums = broadcast.get("quality"), broadcast.get("premiums")
     batches = settlement_batches(
         plans,
