@@ -8,7 +8,9 @@ that maps them) and ``peak_process_hwm_bytes`` the largest ``VmHWM`` (the kernel
 high-water mark) of any one of them; ``root_process_hwm_bytes`` is ``root``'s own (the job's
 driver, in the end-to-end runs: it tells the driver's memory from the Ray workers'), and
 ``root_rss_by_label`` the largest resident set of ``root`` seen while ``label`` (set by the
-caller, e.g. the job's stage) had each value.  A process
+caller, e.g. the job's stage) had each value.  ``VmHWM`` is a process's peak over its whole
+life: in warm runs repeated in one process (and one set of Ray workers) a later run reports
+the earlier runs' peak if it was higher.  A process
 that lives less than one interval may be missed, so the figures are lower bounds.
 """
 
@@ -133,8 +135,9 @@ class TreeMemory:
             self.peak_process_hwm_bytes = max(self.peak_process_hwm_bytes, status.get("VmHWM", 0))
             if pid == self.root:
                 self.root_hwm_bytes = max(self.root_hwm_bytes, status.get("VmHWM", 0))
-                rss = status.get("VmRSS", 0)
-                self.root_rss_by_label[self.label] = max(self.root_rss_by_label.get(self.label, 0), rss)
+                label, rss = self.label, status.get("VmRSS", 0)  # the label read once
+                if label:
+                    self.root_rss_by_label[label] = max(self.root_rss_by_label.get(label, 0), rss)
         self.peak_tree_rss_bytes = max(self.peak_tree_rss_bytes, total)
         self.max_processes = max(self.max_processes, len(tree))
 

@@ -78,8 +78,9 @@ SETTLE_AHEAD = 4  # batches settling or settled and not yet written, at most
 
 @dataclass(frozen=True)
 class JobOutcome:
-    """A finished job: where its outputs are, the result (statements, ledger and counts; the
-    member-level tables are only in the output files) and the manifest."""
+    """A finished job: where its outputs are, the result (counts and one row per statement;
+    the statements, the ledger and the member-level tables are only in the output files) and
+    the manifest."""
 
     output: str
     result: JobResult

@@ -136,7 +136,8 @@ class OutputWriter:
         try:
             yield sink
         except BaseException:
-            sink.close()
+            with contextlib.suppress(Exception):  # the block's own error is the one to report
+                sink.close()
             local.unlink(missing_ok=True)
             raise
         sink.close()

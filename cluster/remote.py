@@ -10,6 +10,7 @@ the caller unwrapped (a :class:`~settle.engine.errors.UserError` stays one).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 import ray
@@ -31,6 +32,7 @@ __all__ = [
 ]
 
 MAX_RETRIES = 3
+_CANCEL_WAIT_SECONDS = 30.0
 _T = TypeVar("_T")
 
 # A task holds one CPU (Ray's default), so its Polars uses one thread: with Polars' default of
@@ -86,19 +88,26 @@ def settle_batches(
 ) -> Iterator[RenderedSettlements]:
     """Each batch settled and rendered by a task (:func:`~settle.cluster.settling.settle_stage`),
     the results read back in batch order; at most ``ahead`` tasks submitted and not yet read,
-    so the work folder and the driver hold a bounded number of results."""
+    so the work folder and the driver hold a bounded number of results.  However it ends (a
+    failed task, a failure of the caller while writing, the caller stopping early), the tasks
+    not yet read are cancelled and waited for, so none writes into the work folder after the
+    job has removed it."""
+    (Path(work) / "settled").mkdir(parents=True, exist_ok=True)
     pending: list[Any] = []
     try:
         for index, batch in enumerate(batches):
             pending.append(settle_task.remote(work, index, batch))
-            if len(pending) > ahead:
+            if len(pending) >= ahead:
                 yield settling.read_settled(work, ray.get(pending.pop(0)))
         while pending:
             yield settling.read_settled(work, ray.get(pending.pop(0)))
     except RayTaskError as exc:
-        for ref in pending:
-            ray.cancel(ref)
         cause = getattr(exc, "cause", None)
         if isinstance(cause, SettleError):
             raise cause from None
         raise
+    finally:
+        for ref in pending:
+            ray.cancel(ref)
+        if pending:
+            ray.wait(pending, num_returns=len(pending), timeout=_CANCEL_WAIT_SECONDS)

@@ -22,23 +22,21 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-import pyarrow as pa
-
 from settle.cluster.spill import SUFFIX, read_spill, write_spill
+from settle.engine.errors import SettleSystemError
 from settle.engine.pipeline.reduce import SettlementBatch
-from settle.engine.pipeline.rendered import RenderedSettlements, settle_batch
+from settle.engine.pipeline.rendered import RenderedSettlements, settle_batch, statement_heads
 
 __all__ = ["SettledBatch", "read_settled", "settle_stage"]
 
 
 @dataclass(frozen=True)
 class SettledBatch:
-    """What a settle task returns: its batch number, counts and one row per statement."""
+    """What a settle task returns: its batch number and counts (the rows are in files)."""
 
     index: int
     statements: int
     entries: int
-    heads: pa.Table
 
 
 def _paths(work: str, index: int) -> tuple[Path, Path, Path]:
@@ -48,9 +46,12 @@ def _paths(work: str, index: int) -> tuple[Path, Path, Path]:
 
 
 def settle_stage(work: str, index: int, batch: SettlementBatch) -> SettledBatch:
-    """Settle and render batch ``index`` into the work folder."""
-    rendered = settle_batch(batch)
+    """Settle and render batch ``index`` into the work folder (made by the driver; a task
+    that finds it gone belongs to a job that has ended, and writes nothing)."""
     steps, ledger, lines = _paths(work, index)
+    if not steps.parent.is_dir():
+        raise SettleSystemError(f"the job's work folder {work} is gone; its settlement was abandoned")
+    rendered = settle_batch(batch)
     # Read once, at once, by the driver on this machine: no compression.
     write_spill(rendered.steps, steps, None)
     write_spill(rendered.ledger, ledger, None)
@@ -60,14 +61,16 @@ def settle_stage(work: str, index: int, batch: SettlementBatch) -> SettledBatch:
         os.replace(tmp, lines)
     finally:
         tmp.unlink(missing_ok=True)
-    return SettledBatch(index, rendered.statements, rendered.entries, rendered.heads)
+    return SettledBatch(index, rendered.statements, rendered.entries)
 
 
 def read_settled(work: str, settled: SettledBatch) -> RenderedSettlements:
-    """A settled batch's rows, read back (memory-mapped) and its files removed."""
+    """A settled batch's rows, read back (memory-mapped) and its files removed; the heads are
+    computed here (a copy, so the driver keeps nothing of the mapping)."""
     steps_path, ledger_path, lines_path = _paths(work, settled.index)
     steps, ledger = read_spill(steps_path), read_spill(ledger_path)
     lines = lines_path.read_text(encoding="utf-8")
     for path in (steps_path, ledger_path, lines_path):
         path.unlink()
-    return RenderedSettlements(steps, ledger, lines, settled.heads, settled.statements, settled.entries)
+    heads = statement_heads(steps)
+    return RenderedSettlements(steps, ledger, lines, heads, settled.statements, settled.entries)

@@ -84,8 +84,8 @@ def render_statements(statements: Sequence[Statement], chunk: int = CHUNK) -> tu
 
 
 def render_batch(statements: Sequence[Statement]) -> tuple[pa.Table, str]:
-    """The steps table of ``statements`` and their JSON, one statement per line, joined by
-    ``",\n"`` (no brackets: :func:`json_array` frames the batches)."""
+    """The steps table of ``statements`` and their JSON, one statement per line, joined by a
+    comma and a newline (no brackets: :func:`json_array` frames the batches)."""
     steps = _Steps(statements)
     return steps.table(), steps.json_lines()
 

@@ -260,13 +260,16 @@ class SettlementBatch:
     """Consecutive settlement units of one contract (whole entities), with exactly the figures
     settling them needs: settled here or in another process, they give the same settlements.
     ``cells``: the units' cells, sorted by entity, then group; the dictionaries hold the
-    entries of these entities only."""
+    entries of these entities only.  ``premium_of`` is ``None`` when the contract has no
+    premium from the premiums table at all (the terms' ``premium_pmpm`` applies), decided for
+    the whole contract, not per batch: an entity of a contract with premiums whose groups have
+    none has a premium of 0 in any batch."""
 
     plan: ContractPlan
     cells: pl.DataFrame
     members_of: dict[str, int]
     quality_of: dict[str, Quality]
-    premium_of: dict[tuple[str, str], int]
+    premium_of: dict[tuple[str, str], int] | None
     funded: dict[tuple[str, str], tuple[int, int]] | None
     baseline_of: dict[str, Decimal]
 
@@ -329,7 +332,7 @@ def settlement_batches(
             .iter_rows()
         )
         quality_of = quality_by_entity(quality, plan.quality_period)
-        premium_of = _premiums(premiums, figures.cells, plan)
+        premium_of = _premiums(premiums, figures.cells, plan) or None
         pools = _pools_of(plan, pool_bases)
         funded: dict[tuple[str, str], tuple[int, int]] | None = None
         if pools is not None:
@@ -345,20 +348,23 @@ def settlement_batches(
             continue
         for start, stop in _entity_slices(cells, units, whole.per_group):
             part = cells.slice(start, stop - start)
-            entities = set(part["entity_id"].unique().to_list())
-
-            def mine(d: dict[Any, Any], by_pair: bool, entities: set[str] = entities) -> dict[Any, Any]:
-                return {k: v for k, v in d.items() if (k[0] if by_pair else k) in entities}
-
+            entities = part["entity_id"].unique(maintain_order=True).to_list()
+            pairs = list(part.select("entity_id", "group_id").iter_rows())
             yield SettlementBatch(
                 plan,
                 part,
-                mine(members_of, False),
-                mine(quality_of, False),
-                mine(premium_of, True),
-                None if funded is None else mine(funded, True),
-                mine(baseline_of, False),
+                _only(members_of, entities),
+                _only(quality_of, entities),
+                None if premium_of is None else _only(premium_of, pairs),
+                None if funded is None else _only(funded, pairs),
+                _only(baseline_of, entities),
             )
+
+
+def _only(values: dict[Any, Any], keys: list[Any]) -> dict[Any, Any]:
+    """The entries of ``values`` under ``keys`` (looked up, not scanned: a contract's
+    dictionaries are as large as its entities or cells, and there are many batches)."""
+    return {k: values[k] for k in keys if k in values}
 
 
 def _entity_slices(cells: pl.DataFrame, units: int, per_group: bool) -> list[tuple[int, int]]:
@@ -430,7 +436,7 @@ def _settle_unit(
     rows: list[dict[str, Any]],
     funded: dict[tuple[str, str], tuple[int, int]] | None,
     quality_of: dict[str, Quality],
-    premium_of: dict[tuple[str, str], int],
+    premium_of: dict[tuple[str, str], int] | None,
     per_group: bool,
     baseline_pmpm: Decimal | None,
     entity_members: int | None,
@@ -440,7 +446,7 @@ def _settle_unit(
     entity, the cell's own count for one group."""
     groups = [str(r["group_id"]) for r in rows]
     q = quality_of.get(entity_id, NO_QUALITY_RESULT)
-    premium = sum(premium_of.get((entity_id, g), 0) for g in groups) if premium_of else None
+    premium = None if premium_of is None else sum(premium_of.get((entity_id, g), 0) for g in groups)
     weights = tuple(GroupWeight(str(r["group_id"]), _mm(int(r["member_month_units"]))) for r in rows)
     agg = EntityAggregates(
         entity_id=entity_id,

@@ -6,11 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 import polars as pl
+import pyarrow.compute as pc
 import pytest
 
 from settle.engine.job import load_job
 from settle.engine.pipeline.plan import contract_plans
-from settle.engine.pipeline.reduce import settle_plans, settlement_batches, settlement_cells
+from settle.engine.pipeline.reduce import SettlementCells, settle_plans, settlement_batches, settlement_cells
 from settle.engine.pipeline.rendered import settle_batch
 from settle.engine.pipeline.shard import map_shard, population_facts
 from settle.engine.synth import generate
@@ -70,3 +71,26 @@ def test_a_rendered_batch_counts_its_statements_and_entries(inputs: tuple[Any, .
     assert rendered.statements == len(settlements) == rendered.heads.num_rows
     assert rendered.entries == sum(len(s.entries) for s in settlements) == rendered.ledger.num_rows
     assert rendered.heads["amount_cents"].to_pylist() == [s.statement.amount_cents for s in settlements]
+
+
+def test_a_batch_without_premiums_keeps_its_contracts_premium_source(inputs: tuple[Any, ...]) -> None:
+    # The premiums table applies to the whole contract: an entity whose groups have no
+    # premium rows has a premium of 0 (not the terms' premium_pmpm), in whatever batch it is.
+    plans, figures, pools, baselines, quality, premiums = inputs
+    margin = [p for p in plans if p.contract.kind == "margin_share"]
+    assert margin and premiums is not None
+    mine = figures.cells.filter(
+        (pl.col("contract_id") == margin[0].contract_id) & pl.col("entity_id").is_not_null()
+    )
+    entity, group = mine["entity_id"][0], mine["group_id"][0]
+    # Premiums of one group only, and that entity without a cell in it: it gets no premium.
+    one_group = premiums.filter(pc.equal(premiums["group_id"], group))
+    assert 0 < one_group.num_rows < premiums.num_rows
+    cells = figures.cells.filter(~((pl.col("entity_id") == entity) & (pl.col("group_id") == group)))
+    changed = SettlementCells(cells, figures.entity_members)
+    batches = list(settlement_batches(margin, changed, pools, baselines, quality, one_group, units=1))
+    assert len(batches) > 1 and all(b.premium_of is not None for b in batches)
+    assert [b.premium_of for b in batches if b.cells["entity_id"][0] == entity] == [{}]
+    # Without a premiums table the terms apply in every batch.
+    without = settlement_batches(margin, figures, pools, baselines, quality, None, units=1)
+    assert all(b.premium_of is None for b in without)
