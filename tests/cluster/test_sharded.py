@@ -101,8 +101,8 @@ def test_statements_settled_a_few_at_a_time_are_the_in_process_ones(
     # when the job runs on Ray, shards > 1); with 3 a batch the book's statements take many
     # batches, and every output must still be the in-process one.
     monkeypatch.setattr(cluster_job, "SETTLE_BATCH", 3)
-    # and the partitions' settlement cells added into the running total two parts at a time
-    monkeypatch.setattr(cluster_reduce, "FOLD", 1)
+    # and the partitions' settlement cells added into the running total at every part
+    monkeypatch.setattr(cluster_reduce, "FOLD_ROWS", 0)
     job = load_job(books["by_group"] / "job.yaml")
     reference = settle_in_process(job)
     assert len(reference.settlements) > 3 * 4
