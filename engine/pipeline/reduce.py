@@ -47,7 +47,6 @@ __all__ = [
     "SettlementBatch",
     "SettlementCells",
     "combine_cells",
-    "iter_settlements",
     "quality_by_entity",
     "settle_plans",
     "settlement_batches",
@@ -235,24 +234,10 @@ def settle_plans(
     quality: pa.Table | None,
     premiums: pa.Table | None,
 ) -> list[Settlement]:
-    """Every settlement of :func:`iter_settlements`, as a list."""
-    return list(iter_settlements(plans, figures, pool_bases, baselines, quality, premiums))
-
-
-def iter_settlements(
-    plans: Sequence[ContractPlan],
-    figures: SettlementCells,
-    pool_bases: pl.DataFrame,
-    baselines: pl.DataFrame,
-    quality: pa.Table | None,
-    premiums: pa.Table | None,
-) -> Iterator[Settlement]:
-    """Settle every contract's entities; settlements in (contract, entity, group) order, one
-    at a time: each settlement unit depends on its own cells only, so a caller can render and
-    drop them as they come (a 10-million-member book has about 460,000 statements, several
-    gigabytes as Python objects)."""
-    for batch in settlement_batches(plans, figures, pool_bases, baselines, quality, premiums):
-        yield from batch.settle()
+    """Every contract's settlements, in (contract, entity, group) order: every batch of
+    :func:`settlement_batches` settled in turn."""
+    batches = settlement_batches(plans, figures, pool_bases, baselines, quality, premiums)
+    return [s for batch in batches for s in batch.settle()]
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import polars as pl
 import pyarrow as pa
@@ -18,14 +18,14 @@ from settle.engine.contracts.common import Settlement
 from settle.engine.job import JobDocument
 from settle.engine.ledger import ledger_to_table
 from settle.engine.pipeline.plan import ContractPlan, contract_plans
-from settle.engine.pipeline.reduce import settle_plans, settlement_cells
+from settle.engine.pipeline.reduce import SettlementCells, settle_plans, settlement_cells
 from settle.engine.pipeline.rendered import statement_heads
 from settle.engine.pipeline.shard import ShardOutput, map_shard, population_facts
 from settle.engine.rejects import concat_rejects
 from settle.engine.statement_render import render_statements
 from settle.engine.validate import JobValidation, validate_job
 
-__all__ = ["JobResult", "contract_summary", "settle_in_process"]
+__all__ = ["JobResult", "SettlementInputs", "contract_summary", "settle_in_process", "settlement_inputs"]
 
 
 @dataclass
@@ -103,6 +103,28 @@ def assemble(
     )
 
 
+class SettlementInputs(NamedTuple):
+    """What :func:`~settle.engine.pipeline.reduce.settle_plans` and
+    :func:`~settle.engine.pipeline.reduce.settlement_batches` take after the plans."""
+
+    figures: SettlementCells
+    pool_bases: pl.DataFrame
+    baselines: pl.DataFrame
+    quality: pa.Table | None
+    premiums: pa.Table | None
+
+
+def settlement_inputs(tables: dict[str, pa.Table], shard: ShardOutput) -> SettlementInputs:
+    """The settlement inputs of a job mapped in one shard (``tables``: the accepted rows)."""
+    return SettlementInputs(
+        settlement_cells(_frame(shard.member_costs)),
+        _frame(shard.pool_bases),
+        _frame(shard.baselines),
+        tables.get("quality"),
+        tables.get("premiums"),
+    )
+
+
 def settle_in_process(job: JobDocument, on_stage: Callable[[str], None] | None = None) -> JobResult:
     """Settle a job document in this process (one shard holding every member)."""
     timings: dict[str, float] = {}
@@ -122,14 +144,7 @@ def settle_in_process(job: JobDocument, on_stage: Callable[[str], None] | None =
     facts = population_facts(plans, tables)
     shard = map_shard(plans, tables, facts)
     t = stage("map", t)
-    settlements = settle_plans(
-        plans,
-        settlement_cells(_frame(shard.member_costs)),
-        _frame(shard.pool_bases),
-        _frame(shard.baselines),
-        tables.get("quality"),
-        tables.get("premiums"),
-    )
+    settlements = settle_plans(plans, *settlement_inputs(tables, shard))
     t = stage("settle", t)
     result = assemble(job.name, plans, validation, [shard], settlements)
     stage("assemble", t)

@@ -6,24 +6,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import polars as pl
 import pytest
 
 from settle.cluster.settling import read_settled, settle_stage
 from settle.engine.errors import SettleSystemError
 from settle.engine.job import load_job
 from settle.engine.pipeline.plan import contract_plans
-from settle.engine.pipeline.reduce import settlement_batches, settlement_cells
+from settle.engine.pipeline.reduce import settlement_batches
 from settle.engine.pipeline.rendered import settle_batch
+from settle.engine.pipeline.run import settlement_inputs
 from settle.engine.pipeline.shard import map_shard, population_facts
 from settle.engine.synth import generate
 from settle.engine.validate import validate_job
-
-
-def _frame(table: Any) -> pl.DataFrame:
-    frame = pl.from_arrow(table)
-    assert isinstance(frame, pl.DataFrame)
-    return frame
 
 
 @pytest.fixture(scope="module")
@@ -32,15 +26,7 @@ def batch(tmp_path_factory: pytest.TempPathFactory) -> Any:
     plans = contract_plans(job)
     tables = {name: tv.accepted for name, tv in validate_job(job).tables.items()}
     shard = map_shard(plans, tables, population_facts(plans, tables))
-    batches = settlement_batches(
-        plans,
-        settlement_cells(_frame(shard.member_costs)),
-        _frame(shard.pool_bases),
-        _frame(shard.baselines),
-        tables.get("quality"),
-        tables.get("premiums"),
-        units=3,
-    )
+    batches = settlement_batches(plans, *settlement_inputs(tables, shard), units=3)
     return next(b for b in batches if b.units > 1)
 
 

@@ -11,17 +11,12 @@ import pytest
 
 from settle.engine.job import load_job
 from settle.engine.pipeline.plan import contract_plans
-from settle.engine.pipeline.reduce import SettlementCells, settle_plans, settlement_batches, settlement_cells
+from settle.engine.pipeline.reduce import SettlementCells, settle_plans, settlement_batches
 from settle.engine.pipeline.rendered import settle_batch
+from settle.engine.pipeline.run import settlement_inputs
 from settle.engine.pipeline.shard import map_shard, population_facts
 from settle.engine.synth import generate
 from settle.engine.validate import validate_job
-
-
-def _frame(table: Any) -> pl.DataFrame:
-    frame = pl.from_arrow(table)
-    assert isinstance(frame, pl.DataFrame)
-    return frame
 
 
 @pytest.fixture(scope="module")
@@ -32,14 +27,7 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, ...]:
     plans = contract_plans(job)
     tables = {name: tv.accepted for name, tv in validate_job(job).tables.items()}
     shard = map_shard(plans, tables, population_facts(plans, tables))
-    return (
-        plans,
-        settlement_cells(_frame(shard.member_costs)),
-        _frame(shard.pool_bases),
-        _frame(shard.baselines),
-        tables.get("quality"),
-        tables.get("premiums"),
-    )
+    return (plans, *settlement_inputs(tables, shard))
 
 
 def _key(settlements: list[Any]) -> list[Any]:
