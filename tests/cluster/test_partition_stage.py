@@ -8,7 +8,10 @@ from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.ipc as ipc
+import pytest
 
+from settle.cluster import stages
 from settle.cluster.partitioning import partitions_of
 from settle.cluster.plan import InputTask
 from settle.cluster.spill import read_spill
@@ -18,9 +21,14 @@ from settle.engine.readers import list_input_files
 from settle.engine.schemas import SOURCE_FILE_TYPE
 
 
+@pytest.mark.parametrize("held_bytes", [1, stages.PIECE_BUFFER_BYTES])
 def test_pieces_of_a_many_file_task_name_each_rows_file_and_row(
-    books: dict[str, Path], tmp_path: Path
+    books: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, held_bytes: int
 ) -> None:
+    """Whether the task writes its held rows after every split batch (1 byte held at most) or
+    once at the end, each piece holds its partition's rows in file and row order."""
+    monkeypatch.setattr(stages, "PIECE_BUFFER_BYTES", held_bytes)
+    monkeypatch.setattr(stages, "SPLIT_ROWS", 500)  # several split batches on the small book
     job = load_job(books["by_group"] / "job.yaml")
     files = list_input_files(job.input_paths("medical_claim"))
     assert len(files) > 5
@@ -49,8 +57,16 @@ def test_pieces_of_a_many_file_task_name_each_rows_file_and_row(
     pieces = sorted((tmp_path / "pieces" / "medical_claim").rglob("*.arrow"))
     assert {p.parent.name for p in pieces} == {f"p={k}" for k in rows}
     got = []
+    batch_counts: list[int] = []
     for piece in pieces:
         table = read_spill(piece)
+        with pa.memory_map(str(piece)) as source:
+            batches = ipc.open_file(source).num_record_batches
+        batch_counts.append(batches)
+        # File order (the dictionary lists the task's files in order), then row order.
+        files_of = table["_source_file"].combine_chunks().indices.to_pylist()
+        order = list(zip(files_of, table["_row_number"].to_pylist(), strict=True))
+        assert order == sorted(order)
         assert table.schema.field("_source_file").type == SOURCE_FILE_TYPE
         # Every row of the piece belongs to the piece's partition.
         partition = int(piece.parent.name.removeprefix("p="))
@@ -58,6 +74,8 @@ def test_pieces_of_a_many_file_task_name_each_rows_file_and_row(
         frame = pl.from_arrow(table.select(["claim_id", "claim_line_number", "member_id", "_row_number"]))
         assert isinstance(frame, pl.DataFrame)
         got.append(frame.with_columns(pl.Series("_source_file", table["_source_file"].cast(pa.string()))))
+    # Held to the end: one record batch a piece; written after every split batch: several.
+    assert set(batch_counts) == {1} if held_bytes > 1 else max(batch_counts) > 1
     pieced = pl.concat(got).select(originals.columns)
     # The same rows, each with the file and row it came from; none lost, none repeated.
     joined = originals.join(pieced, on=["_source_file", "_row_number"], how="inner", suffix="_piece")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.ipc as ipc
 import pytest
 
 from settle.cluster.spill import SpillWriter, read_spill, spill_compression, write_spill
@@ -83,3 +84,29 @@ def test_auto_spills_raw_when_the_spill_fits_and_compresses_when_it_does_not(tmp
     # a trillion lines (180 TB) fits none.
     assert spill_compression(1_000, tmp_path, "auto") is None
     assert spill_compression(10**12, tmp_path, "auto") == "lz4"
+
+
+def test_a_writer_writes_what_it_holds_as_one_record_batch_per_flush(tmp_path: Path) -> None:
+    """Slices written one by one come back as one record batch per flush, in order."""
+    table = _table()
+    path = tmp_path / "batched.arrow"
+    with SpillWriter(path, table.schema, "lz4") as writer:
+        for start in range(0, 600, 100):
+            writer.write(table.slice(start, 100))
+        assert writer.pending_rows == 600
+        writer.flush()
+        assert writer.pending_rows == 0
+        writer.write(table.slice(600, 0))  # an empty slice adds no batch
+        writer.write(table.slice(600))
+    with pa.memory_map(str(path)) as source:
+        reader = ipc.open_file(source)
+        assert [reader.get_batch(i).num_rows for i in range(reader.num_record_batches)] == [600, 400]
+    assert read_spill(path).equals(table)
+
+
+def test_a_discarded_writer_leaves_nothing_and_writes_nothing_it_held(tmp_path: Path) -> None:
+    table = _table()
+    writer = SpillWriter(tmp_path / "gone.arrow", table.schema, None)
+    writer.write(table)
+    writer.discard()
+    assert list(tmp_path.iterdir()) == []
