@@ -39,7 +39,7 @@ from settle.cluster.spill import SUFFIX, SpillWriter, read_spill, write_spill
 from settle.engine.errors import SettleSystemError
 from settle.engine.pipeline.plan import ContractPlan
 from settle.engine.pipeline.shard import PopulationFacts, map_shard, population_facts
-from settle.engine.readers import InputFile, iter_file
+from settle.engine.readers import InputFile, decode_codes, iter_file
 from settle.engine.rejects import concat_rejects
 from settle.engine.schemas import PROVENANCE_FIELDS
 from settle.engine.validate import coalesce_batches, validate_batches
@@ -63,7 +63,7 @@ _SORT = {
 REJECT_ORDER = ("table", "source_file", "row_number", "reason")
 SPLIT_ROWS = 131_072  # raw rows split by partition at a time (small files joined, big batches cut)
 # Bytes of split rows a partition task holds before writing every partition's held rows as one
-# record batch each (see SpillWriter): at 256 partitions about 12,000 claim lines a batch.
+# piece file each (see SpillWriter): at 256 partitions about 12,000 claim lines a piece.
 PIECE_BUFFER_BYTES = 512 << 20
 
 
@@ -155,8 +155,13 @@ def partition_stage(ctx: ShardContext, task: InputTask) -> tuple[dict[int, int],
     Returns rows per partition and rows read.  A partition's rows keep file and row order; a
     change of raw schema between files starts a new piece (``<task>-<seq>``).  The split rows
     are held until about :data:`PIECE_BUFFER_BYTES` have been split, then every partition's
-    are written as one record batch (a piece's batches would otherwise be one per split
-    batch: ``SPLIT_ROWS / partitions`` rows each)."""
+    are written as one piece of one record batch (a piece's batches would otherwise be one
+    per split batch: ``SPLIT_ROWS / partitions`` rows each), and later rows start new pieces.
+
+    The code columns of Parquet inputs stay dictionary-encoded in the pieces
+    (``iter_file(keep_codes=True)``; readers of pieces call ``decode_codes``).  An IPC file
+    holds one dictionary per column, which is why a piece is written once: its held tables'
+    dictionaries (one per row group read) are unified into one when it is written."""
     writers: dict[int, SpillWriter] = {}
     seq: Counter[int] = Counter()
     rows: Counter[int] = Counter()
@@ -169,7 +174,7 @@ def partition_stage(ctx: ShardContext, task: InputTask) -> tuple[dict[int, int],
     root = Path(ctx.work) / "pieces" / task.table
 
     try:
-        for p, part in _split_files(ctx, task.table, task.files, task.row_groups, counted):
+        for p, part in _split_files(ctx, task.table, task.files, task.row_groups, counted, keep_codes=True):
             if p in writers and writers[p].schema != part.schema:
                 close(p)
                 seq[p] += 1
@@ -178,10 +183,11 @@ def partition_stage(ctx: ShardContext, task: InputTask) -> tuple[dict[int, int],
                 writers[p] = SpillWriter(final, part.schema, ctx.spill_compression)
             writers[p].write(part)
             rows[p] += part.num_rows
-            held += part.nbytes
+            held += _held_bytes(part)
             if held >= PIECE_BUFFER_BYTES:
-                for writer in writers.values():
-                    writer.flush()
+                for q in sorted(writers):
+                    close(q)
+                    seq[q] += 1
                 held = 0
         for p in sorted(writers):
             close(p)
@@ -191,12 +197,23 @@ def partition_stage(ctx: ShardContext, task: InputTask) -> tuple[dict[int, int],
     return dict(rows), counted[0]
 
 
+def _held_bytes(part: pa.Table) -> int:
+    """Bytes of a split slice's own rows: a slice of a dictionary column reports the whole
+    dictionary as its size, which it shares with every other slice of the batch."""
+    total = 0
+    for column in part.columns:
+        for chunk in column.chunks:
+            total += chunk.indices.nbytes if isinstance(chunk, pa.DictionaryArray) else chunk.nbytes
+    return total
+
+
 def _split_files(
     ctx: ShardContext,
     table: str,
     files: Sequence[InputFile],
     row_groups: tuple[int, int] | None,
     counted: list[int],
+    keep_codes: bool = False,
 ) -> Iterator[tuple[int, pa.Table]]:
     """(partition, rows) of the raw rows of ``files``, in file and row order; rows read are
     added to ``counted[0]``.  Small files are joined to about :data:`SPLIT_ROWS` rows first:
@@ -213,6 +230,7 @@ def _split_files(
                 column_map=ctx.column_maps.get(table),
                 stratifiers=ctx.stratifiers,
                 row_groups=row_groups,
+                keep_codes=keep_codes,
             ):
                 counted[0] += batch.num_rows
                 if batch.num_rows:
@@ -246,7 +264,7 @@ class _Source:
             folder = Path(self.ctx.work) / "pieces" / table / f"p={p}"
             if not folder.exists():
                 return []
-            return [read_spill(path) for path in sorted(folder.glob(f"*{SUFFIX}"))]
+            return [decode_codes(read_spill(path)) for path in sorted(folder.glob(f"*{SUFFIX}"))]
         if table not in self._direct:
             split: dict[int, list[pa.Table]] = {}
             for q, part in _split_files(self.ctx, table, self.ctx.files.get(table, []), None, [0]):

@@ -68,6 +68,15 @@ class Column:
     def arrow_type(self) -> pa.DataType:
         return _ARROW_TYPES[self.kind]
 
+    @property
+    def coded(self) -> bool:
+        """Whether the column's values come from a short list: codes with a format (NPIs,
+        TINs, HCPCS, place of service, claim type) and labels (kind ``text``: source system,
+        payer, plan).  Identifiers without a format (claim, member, group ids) are not.  The
+        partition stage reads coded text columns of Parquet files dictionary-encoded
+        (:func:`settle.engine.readers.iter_file`)."""
+        return self.kind == "text" or (self.kind == "id" and self.format is not None)
+
 
 _ARROW_TYPES: dict[str, pa.DataType] = {
     "id": pa.string(),

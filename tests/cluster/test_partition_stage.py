@@ -17,7 +17,7 @@ from settle.cluster.plan import InputTask
 from settle.cluster.spill import read_spill
 from settle.cluster.stages import ShardContext, partition_stage
 from settle.engine.job import load_job
-from settle.engine.readers import list_input_files
+from settle.engine.readers import decode_codes, list_input_files
 from settle.engine.schemas import SOURCE_FILE_TYPE
 
 
@@ -25,8 +25,9 @@ from settle.engine.schemas import SOURCE_FILE_TYPE
 def test_pieces_of_a_many_file_task_name_each_rows_file_and_row(
     books: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, held_bytes: int
 ) -> None:
-    """Whether the task writes its held rows after every split batch (1 byte held at most) or
-    once at the end, each piece holds its partition's rows in file and row order."""
+    """Whether the task writes its held rows after every split batch (1 byte held at most: a
+    new piece each time) or once at the end, each piece holds its partition's rows in file and
+    row order, as one record batch with the code columns dictionary-encoded."""
     monkeypatch.setattr(stages, "PIECE_BUFFER_BYTES", held_bytes)
     monkeypatch.setattr(stages, "SPLIT_ROWS", 500)  # several split batches on the small book
     job = load_job(books["by_group"] / "job.yaml")
@@ -46,7 +47,9 @@ def test_pieces_of_a_many_file_task_name_each_rows_file_and_row(
     rows, read = partition_stage(ctx, InputTask("medical_claim", 0, tuple(files)))
 
     originals = pl.concat(
-        pl.read_parquet(f.path, columns=["claim_id", "claim_line_number", "member_id"]).with_columns(
+        pl.read_parquet(
+            f.path, columns=["claim_id", "claim_line_number", "member_id", "rendering_npi"]
+        ).with_columns(
             pl.lit(f.display).alias("_source_file"),
             pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("_row_number"),
         )
@@ -71,15 +74,24 @@ def test_pieces_of_a_many_file_task_name_each_rows_file_and_row(
         # Every row of the piece belongs to the piece's partition.
         partition = int(piece.parent.name.removeprefix("p="))
         assert set(partitions_of(table, "medical_claim", 8).tolist()) == {partition}
-        frame = pl.from_arrow(table.select(["claim_id", "claim_line_number", "member_id", "_row_number"]))
+        assert table.schema.field("rendering_npi").type == pa.dictionary(pa.int32(), pa.string())
+        assert table.schema.field("claim_id").type == pa.string()
+        table = decode_codes(table)
+        frame = pl.from_arrow(
+            table.select(["claim_id", "claim_line_number", "member_id", "rendering_npi", "_row_number"])
+        )
         assert isinstance(frame, pl.DataFrame)
         got.append(frame.with_columns(pl.Series("_source_file", table["_source_file"].cast(pa.string()))))
-    # Held to the end: one record batch a piece; written after every split batch: several.
-    assert set(batch_counts) == {1} if held_bytes > 1 else max(batch_counts) > 1
+    # One record batch a piece; held to the end: one piece per partition, written after every
+    # split batch: several (their names sort in the order written).
+    assert set(batch_counts) == {1}
+    per_partition = Counter(p.parent.name for p in pieces)
+    assert set(per_partition.values()) == {1} if held_bytes > 1 else max(per_partition.values()) > 1
     pieced = pl.concat(got).select(originals.columns)
     # The same rows, each with the file and row it came from; none lost, none repeated.
     joined = originals.join(pieced, on=["_source_file", "_row_number"], how="inner", suffix="_piece")
     assert joined.height == originals.height == pieced.height
     assert joined["claim_id"].equals(joined["claim_id_piece"], check_names=False)
     assert joined["member_id"].equals(joined["member_id_piece"], check_names=False)
+    assert joined["rendering_npi"].equals(joined["rendering_npi_piece"], check_names=False)
     assert Counter(pieced["_source_file"]) == Counter(originals["_source_file"])

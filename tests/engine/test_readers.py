@@ -13,6 +13,7 @@ import pytest
 from settle.engine.errors import InputFileError, MissingInputError
 from settle.engine.readers import (
     _polars_decodes,
+    decode_codes,
     iter_file,
     list_input_files,
     parquet_row_groups,
@@ -369,3 +370,56 @@ def test_row_group_runs_read_exactly_the_rows_pyarrow_reads(tmp_path: Path, enco
         assert got[name].combine_chunks().equals(want.combine_chunks()), name
     assert got["_row_number"].to_pylist() == list(range(4, 13))
     assert set(got["_source_file"].to_pylist()) == {file.display}
+
+
+def _codes_table(rows: int) -> pa.Table:
+    return pa.table(
+        {
+            "claim_id": [f"c{i}" for i in range(rows)],
+            "claim_line_number": pa.array([1] * rows, pa.int64()),
+            "claim_type": ["professional", "institutional"] * (rows // 2),
+            "member_id": [f"m{i % 5}" for i in range(rows)],
+            "claim_start_date": pa.array([dt.date(2025, 1, 1 + i % 28) for i in range(rows)], pa.date32()),
+            "paid_date": pa.array([dt.date(2025, 2, 1 + i % 28) for i in range(rows)], pa.date32()),
+            "rendering_npi": [None if i % 7 == 0 else f"{1000000000 + i % 3}" for i in range(rows)],
+            "billing_tin": pa.array([f"{100000000 + i % 2}" for i in range(rows)], pa.large_string()),
+            "hcpcs_code": pa.array([i % 4 for i in range(rows)], pa.int64()),  # a coded column as integers
+            "paid_amount": pa.array([Decimal(f"{i}.05") for i in range(rows)], pa.decimal128(12, 2)),
+            "allowed_amount": pa.array([Decimal(f"{i}.10") for i in range(rows)], pa.decimal128(12, 2)),
+            "data_source": ["feed"] * rows,
+        }
+    )
+
+
+def test_keep_codes_reads_coded_text_columns_as_dictionaries_that_decode_to_the_plain_read(
+    tmp_path: Path,
+) -> None:
+    """Coded text columns (NPI, TIN, claim type, data source) come as dictionary<int32, string>
+    from every row group (nulls kept), identifiers and non-text columns as before, and
+    ``decode_codes`` gives exactly the plain read back; a CSV file always reads as text."""
+    path = tmp_path / "claims.parquet"
+    pq.write_table(_codes_table(40), path, row_group_size=15)
+    (file,) = list_input_files(str(path))
+    plain = pa.concat_tables(iter_file(file, "medical_claim", batch_rows=16, row_groups=(1, 3)))
+    kept = list(iter_file(file, "medical_claim", batch_rows=16, row_groups=(1, 3), keep_codes=True))
+    code = pa.dictionary(pa.int32(), pa.string())
+    for batch in kept:
+        for name in ("claim_type", "rendering_npi", "billing_tin", "data_source"):
+            assert batch.schema.field(name).type == code, name
+        for name in ("claim_id", "member_id"):
+            assert batch.schema.field(name).type == pa.string(), name
+        assert batch.schema.field("hcpcs_code").type == pa.int64()
+    joined = pa.concat_tables(kept)
+    assert joined["rendering_npi"].null_count == plain["rendering_npi"].null_count > 0
+    assert decode_codes(joined).equals(plain)
+    assert joined["_row_number"].to_pylist() == list(range(16, 41))
+
+    csv = write(
+        tmp_path / "claims.csv",
+        "claim_id,claim_line_number,claim_type,member_id,claim_start_date,"
+        "paid_date,paid_amount,allowed_amount,rendering_npi,billing_tin\n"
+        "c1,1,professional,m1,2025-01-01,2025-02-01,1.00,1.00,1000000000,100000000\n",
+    )
+    (csv_file,) = list_input_files(str(csv))
+    (batch,) = list(iter_file(csv_file, "medical_claim", keep_codes=True))
+    assert batch.schema.field("rendering_npi").type == pa.string()
