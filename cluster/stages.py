@@ -39,7 +39,7 @@ from settle.cluster.spill import SUFFIX, SpillWriter, read_spill, write_spill
 from settle.engine.errors import SettleSystemError
 from settle.engine.pipeline.plan import ContractPlan
 from settle.engine.pipeline.shard import PopulationFacts, map_shard, population_facts
-from settle.engine.readers import InputFile, decode_codes, iter_file
+from settle.engine.readers import InputFile, iter_file
 from settle.engine.rejects import concat_rejects
 from settle.engine.schemas import PROVENANCE_FIELDS
 from settle.engine.validate import coalesce_batches, validate_batches
@@ -159,7 +159,7 @@ def partition_stage(ctx: ShardContext, task: InputTask) -> tuple[dict[int, int],
     per split batch: ``SPLIT_ROWS / partitions`` rows each), and later rows start new pieces.
 
     The code columns of Parquet inputs stay dictionary-encoded in the pieces
-    (``iter_file(keep_codes=True)``; readers of pieces call ``decode_codes``).  An IPC file
+    (``iter_file(keep_codes=True)``; validation reads them as text).  An IPC file
     holds one dictionary per column, which is why a piece is written once: its held tables'
     dictionaries (one per row group read) are unified into one when it is written."""
     writers: dict[int, SpillWriter] = {}
@@ -264,7 +264,8 @@ class _Source:
             folder = Path(self.ctx.work) / "pieces" / table / f"p={p}"
             if not folder.exists():
                 return []
-            return [decode_codes(read_spill(path)) for path in sorted(folder.glob(f"*{SUFFIX}"))]
+            # Code columns stay dictionaries: validation reads them as text (check_rows_frame).
+            return [read_spill(path) for path in sorted(folder.glob(f"*{SUFFIX}"))]
         if table not in self._direct:
             split: dict[int, list[pa.Table]] = {}
             for q, part in _split_files(self.ctx, table, self.ctx.files.get(table, []), None, [0]):

@@ -526,6 +526,31 @@ def test_every_row_read_is_accepted_or_rejected_exactly_once(lines: list[tuple[s
     assert whole.accepted.sort_by("_row_number").equals(tv.accepted.sort_by("_row_number"))
 
 
+def coded(batch: pa.Table) -> pa.Table:
+    """``batch`` with its code columns dictionary-encoded, as the partition stage spills them."""
+    for name in ("claim_type", "rendering_npi", "billing_tin"):
+        at = batch.schema.get_field_index(name)
+        batch = batch.set_column(at, name, batch[name].dictionary_encode())
+    return batch
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    lines=st.lists(st.sampled_from(GOOD_LINES + BAD_LINES), max_size=30),
+    cut=st.integers(min_value=0, max_value=30),
+)
+def test_dictionary_encoded_codes_validate_as_their_text(lines: list[tuple[str, ...]], cut: int) -> None:
+    """Code columns that arrive dictionary-encoded (each batch with its own dictionary) give the
+    same accepted rows and the same rejects, bad codes' values included, as plain text."""
+    cut = min(cut, len(lines))
+    plain = [raw_batch(lines[:cut], "f", 1), raw_batch(lines[cut:], "f", cut + 1)]
+    text = validate_batches("medical_claim", plain, members=MEMBERS, roster_npis=NPIS)
+    codes = validate_batches("medical_claim", [coded(b) for b in plain], members=MEMBERS, roster_npis=NPIS)
+    assert codes.rejects.equals(text.rejects)
+    assert codes.accepted.equals(text.accepted)
+    assert codes.accepted.schema.field("rendering_npi").type == pa.string()
+
+
 def test_pharmacy_duplicates_reversals_and_members(tmp_path: Path) -> None:
     header = "claim_id,member_id,dispensing_date,paid_date,paid_amount,allowed_amount"
     rows = [
