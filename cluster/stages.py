@@ -36,6 +36,7 @@ import pyarrow as pa
 from settle.cluster.partitioning import keyed_partitions, partitions_of
 from settle.cluster.plan import InputTask
 from settle.cluster.spill import SUFFIX, SpillWriter, read_spill, write_spill
+from settle.cluster.task_codes import TaskCodes
 from settle.engine.errors import SettleSystemError
 from settle.engine.pipeline.plan import ContractPlan
 from settle.engine.pipeline.shard import PopulationFacts, map_shard, population_facts
@@ -159,28 +160,35 @@ def partition_stage(ctx: ShardContext, task: InputTask) -> tuple[dict[int, int],
     per split batch: ``SPLIT_ROWS / partitions`` rows each), and later rows start new pieces.
 
     The code columns of Parquet inputs stay dictionary-encoded in the pieces
-    (``iter_file(keep_codes=True)``; validation reads them as text).  An IPC file
-    holds one dictionary per column, which is why a piece is written once: its held tables'
-    dictionaries (one per row group read) are unified into one when it is written."""
+    (``iter_file(keep_codes=True)``; validation reads them as text), with one dictionary per
+    column for the whole task (:class:`~settle.cluster.task_codes.TaskCodes`).  An IPC file
+    holds one dictionary per column, and the task's grows as rows are read, which is why a
+    piece is written once."""
     writers: dict[int, SpillWriter] = {}
+    schemas: dict[int, pa.Schema] = {}  # the split rows' schema of each open piece
+    codes = TaskCodes()
     seq: Counter[int] = Counter()
     rows: Counter[int] = Counter()
     counted = [0]
     held = 0
 
     def close(p: int) -> None:
+        schemas.pop(p)
         writers.pop(p).close()
 
     root = Path(ctx.work) / "pieces" / task.table
 
     try:
-        for p, part in _split_files(ctx, task.table, task.files, task.row_groups, counted, keep_codes=True):
-            if p in writers and writers[p].schema != part.schema:
+        for p, part in _split_files(ctx, task.table, task.files, task.row_groups, counted, codes):
+            if p in writers and not schemas[p].equals(part.schema, check_metadata=True):
                 close(p)
                 seq[p] += 1
             if p not in writers:
                 final = root / f"p={p}" / f"{task.index:06d}-{seq[p]:04d}{SUFFIX}"
-                writers[p] = SpillWriter(final, part.schema, ctx.spill_compression)
+                schemas[p] = part.schema
+                writers[p] = SpillWriter(
+                    final, codes.schema(part.schema), ctx.spill_compression, codes.restore
+                )
             writers[p].write(part)
             rows[p] += part.num_rows
             held += _held_bytes(part)
@@ -198,8 +206,8 @@ def partition_stage(ctx: ShardContext, task: InputTask) -> tuple[dict[int, int],
 
 
 def _held_bytes(part: pa.Table) -> int:
-    """Bytes of a split slice's own rows: a slice of a dictionary column reports the whole
-    dictionary as its size, which it shares with every other slice of the batch."""
+    """Bytes of a split slice's own rows: a slice of a dictionary column (``_source_file``)
+    reports the whole dictionary as its size, which it shares with every other slice."""
     total = 0
     for column in part.columns:
         for chunk in column.chunks:
@@ -213,11 +221,14 @@ def _split_files(
     files: Sequence[InputFile],
     row_groups: tuple[int, int] | None,
     counted: list[int],
-    keep_codes: bool = False,
+    codes: TaskCodes | None = None,
 ) -> Iterator[tuple[int, pa.Table]]:
     """(partition, rows) of the raw rows of ``files``, in file and row order; rows read are
     added to ``counted[0]``.  Small files are joined to about :data:`SPLIT_ROWS` rows first:
-    splitting has a fixed cost per batch (about 9 ms for each small file split alone)."""
+    splitting has a fixed cost per batch (about 9 ms for each small file split alone).
+
+    With ``codes``, Parquet code columns are read as dictionaries and come out as ``int32``
+    indices into the task's dictionaries (:meth:`TaskCodes.encode`)."""
 
     # One dictionary for the task's files, shared by every batch (see _split).
     names = pa.array([f.display for f in files], pa.string())
@@ -230,7 +241,7 @@ def _split_files(
                 column_map=ctx.column_maps.get(table),
                 stratifiers=ctx.stratifiers,
                 row_groups=row_groups,
-                keep_codes=keep_codes,
+                keep_codes=codes is not None,
             ):
                 counted[0] += batch.num_rows
                 if batch.num_rows:
@@ -240,6 +251,8 @@ def _split_files(
                     yield batch.set_column(at, PROVENANCE_FIELDS[0], source)
 
     for batch in coalesce_batches(raw(), SPLIT_ROWS):
+        if codes is not None:
+            batch = codes.encode(batch)
         parts = partitions_of(batch, table, ctx.partitions)
         # Split at most SPLIT_ROWS rows at a time: the take that groups rows by partition
         # reads each column in as many interleaved runs as there are partitions, which stays

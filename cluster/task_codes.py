@@ -1,0 +1,91 @@
+"""One dictionary per code column for all the rows of a partition-stage task.
+
+The partition stage reads the code columns of Parquet inputs as dictionaries
+(``iter_file(keep_codes=True)``), one dictionary per row group.  An Arrow IPC file holds one
+dictionary per column, so a piece assembled from many row groups' rows would have its
+dictionaries unified when written: a hash of every dictionary value for every slice held, in
+every piece (at 128 partitions a third of the stage's write time).  Instead :class:`TaskCodes`
+keeps, per code column, the task's dictionary so far, which only ever grows by appending
+values not seen before; each batch's indices are remapped into it once, before the split,
+so the split moves plain ``int32`` indices and every piece gets the task's dictionary, the
+same array, when written (:meth:`TaskCodes.restore`).  An index stays valid as the dictionary
+grows, so a piece written early simply carries a shorter dictionary.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from settle.engine.schemas import PROVENANCE_FIELDS
+
+__all__ = ["CODE_MARK", "TaskCodes"]
+
+_SOURCE_FILE = PROVENANCE_FIELDS[0].name  # has a task-wide dictionary of its own (stages._split)
+# Marks an encoded column's field, so that a file whose column of the same name is a plain
+# int32 (another file of the task) is never mistaken for indices; compare schemas with
+# ``check_metadata=True``.
+CODE_MARK = {b"settle.code": b"int32 indices"}
+
+
+class TaskCodes:
+    """The growing dictionary of each code column of one task, and the remapping into it."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, pa.Array] = {}
+        # The last dictionary seen per column and its remapping (a row group's batches share it).
+        self._last: dict[str, tuple[pa.Array, pa.Array]] = {}
+
+    def encode(self, batch: pa.Table) -> pa.Table:
+        """``batch`` with every dictionary column (but ``_source_file``) as ``int32`` indices
+        into the task's dictionary of that column."""
+        out = batch
+        for i, field in enumerate(batch.schema):
+            if not pa.types.is_dictionary(field.type) or field.name == _SOURCE_FILE:
+                continue
+            column = batch.column(i)
+            chunks = [self._remap(field.name, chunk) for chunk in column.chunks]
+            encoded = pa.field(field.name, pa.int32(), metadata=CODE_MARK)
+            out = out.set_column(i, encoded, pa.chunked_array(chunks, pa.int32()))
+        return out
+
+    def _remap(self, name: str, chunk: pa.DictionaryArray) -> pa.Array:
+        dictionary = chunk.dictionary
+        last = self._last.get(name)
+        if last is not None and (last[0] is dictionary or last[0].equals(dictionary)):
+            mapping = last[1]
+        else:
+            known = self.values.get(name)
+            if known is None:
+                known = dictionary.unique()
+            else:
+                new = dictionary.filter(pc.invert(pc.is_in(dictionary, value_set=known)))
+                if len(new):
+                    known = pa.concat_arrays([known, new.unique()])
+            self.values[name] = known
+            mapping = pc.index_in(dictionary, value_set=known).cast(pa.int32())
+            self._last[name] = (dictionary, mapping)
+        return mapping.take(chunk.indices.cast(pa.int32()))
+
+    def schema(self, encoded: pa.Schema) -> pa.Schema:
+        """The schema of :meth:`restore`'s tables, for tables of schema ``encoded``."""
+        fields = [
+            pa.field(f.name, pa.dictionary(pa.int32(), self.values[f.name].type)) if _is_code(f) else f
+            for f in encoded
+        ]
+        return pa.schema(fields, metadata=encoded.metadata)
+
+    def restore(self, table: pa.Table) -> pa.Table:
+        """``table`` (from :meth:`encode`d batches) with its code columns as dictionary arrays
+        over the task's dictionaries as they are now (one chunk each)."""
+        out = table
+        for i, field in enumerate(table.schema):
+            if _is_code(field):
+                indices = table.column(i).combine_chunks()
+                restored = pa.DictionaryArray.from_arrays(indices, self.values[field.name])
+                out = out.set_column(i, field.name, restored)
+        return out
+
+
+def _is_code(field: pa.Field) -> bool:
+    return field.metadata is not None and field.metadata.get(b"settle.code") is not None

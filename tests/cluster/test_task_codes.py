@@ -1,0 +1,66 @@
+"""TaskCodes: a task's code columns remapped into one growing dictionary per column decode to
+exactly the values read, whatever dictionaries the batches came with."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from settle.cluster.task_codes import TaskCodes
+
+VALUES = st.one_of(st.none(), st.sampled_from(["1234567890", "0000000001", "99213", "", "x"]))
+
+
+def _dictionary_column(values: list[str | None], order: list[str]) -> pa.DictionaryArray:
+    """``values`` encoded over a dictionary listing the distinct values in ``order`` first."""
+    distinct = list(dict.fromkeys([*order, *(v for v in values if v is not None)]))
+    index = {v: i for i, v in enumerate(distinct)}
+    indices = pa.array([None if v is None else index[v] for v in values], pa.int32())
+    return pa.DictionaryArray.from_arrays(indices, pa.array(distinct, pa.string()))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    batches=st.lists(
+        st.tuples(st.lists(VALUES, max_size=12), st.permutations(["99213", "x", "1234567890"])),
+        min_size=1,
+        max_size=5,
+    ),
+    cuts=st.lists(st.integers(min_value=0, max_value=12), max_size=5),
+)
+def test_encoded_slices_restore_to_the_values_read(
+    batches: list[tuple[list[str | None], list[str]]], cuts: list[int]
+) -> None:
+    codes = TaskCodes()
+    pieces: list[pa.Table] = []
+    expected: list[str | None] = []
+    for i, (values, order) in enumerate(batches):
+        table = pa.table(
+            {"npi": _dictionary_column(values, order), "n": pa.array(range(len(values)), pa.int64())}
+        )
+        encoded = codes.encode(table)
+        assert encoded.schema.field("npi").type == pa.int32()
+        cut = min(cuts[i] if i < len(cuts) else 0, len(values))
+        pieces += [encoded.slice(0, cut), encoded.slice(cut)]  # held as slices, as the split does
+        expected += values
+    joined = pa.concat_tables(pieces).combine_chunks()
+    restored = codes.restore(joined)
+    assert restored.schema.equals(codes.schema(joined.schema))
+    assert restored.schema.field("npi").type == pa.dictionary(pa.int32(), pa.string())
+    assert restored["npi"].cast(pa.string()).to_pylist() == expected
+    # The task's dictionary holds each value once.
+    known = codes.values["npi"].to_pylist()
+    assert len(known) == len(set(known))
+
+
+def test_a_plain_int32_column_of_a_code_columns_name_is_left_alone() -> None:
+    """Another file of the task may hold the same column as plain integers: only columns that
+    were encoded (marked in their field) are restored to dictionaries."""
+    codes = TaskCodes()
+    encoded = codes.encode(pa.table({"npi": pa.array(["b", "a"]).dictionary_encode()}))
+    plain = pa.table({"npi": pa.array([7, 8], pa.int32())})
+    assert not encoded.schema.equals(plain.schema, check_metadata=True)
+    assert codes.restore(plain).equals(plain)
+    assert codes.schema(plain.schema) == plain.schema
+    assert codes.restore(encoded)["npi"].cast(pa.string()).to_pylist() == ["b", "a"]
