@@ -332,10 +332,11 @@ def iter_file(
     ``keep_codes``: a Parquet file's text columns of codes and labels (``Column.coded``) come
     as ``dictionary<int32, string>`` arrays read from the file's dictionary pages, never
     expanded to one string per row.  The partition stage moves, spills and reads back 4-byte
-    indices instead of the text (on 3.1 M claim lines in 16 partitions, LZ4, one thread:
-    3.25 s -> 2.20 s, spill 75 -> 42 bytes a line); validation checks such a column as the
-    text it stands for (``check_rows_frame``), and :func:`decode_codes` gives that text as
-    Arrow.  CSV cells always come as text."""
+    indices instead of the text (3.1 M claim lines, one thread, best of 3, with
+    :mod:`settle.cluster.task_codes`: 16 partitions uncompressed 1.60 -> 1.40 s, spill 179 ->
+    124 bytes a line; 128 partitions LZ4 3.02 -> 2.51 s, 76 -> 45 bytes); validation checks
+    such a column as the text it stands for (``check_rows_frame``), and :func:`decode_codes`
+    gives that text as Arrow.  CSV cells always come as text."""
     if table not in TABLES:
         raise KeyError(f"unknown table {table!r}")
     if row_groups is not None and file.format != "parquet":
