@@ -55,7 +55,6 @@ from settle.engine.schemas import PROVENANCE_FIELDS, TABLES, Column, TableSpec
 __all__ = [
     "DEFAULT_BATCH_ROWS",
     "InputFile",
-    "decode_codes",
     "iter_file",
     "iter_tables",
     "list_input_files",
@@ -332,11 +331,10 @@ def iter_file(
     ``keep_codes``: a Parquet file's text columns of codes and labels (``Column.coded``) come
     as ``dictionary<int32, string>`` arrays read from the file's dictionary pages, never
     expanded to one string per row.  The partition stage moves, spills and reads back 4-byte
-    indices instead of the text (3.1 M claim lines, one thread, best of 3, with
-    :mod:`settle.cluster.task_codes`: 16 partitions uncompressed 1.60 -> 1.40 s, spill 179 ->
-    124 bytes a line; 128 partitions LZ4 3.02 -> 2.51 s, 76 -> 45 bytes); validation checks
-    such a column as the text it stands for (``check_rows_frame``), and :func:`decode_codes`
-    gives that text as Arrow.  CSV cells always come as text."""
+    indices instead of the text (3.1 M claim lines, one thread, best of 3, with one dictionary
+    per column for the task: 16 partitions uncompressed 1.60 -> 1.40 s, spill 179 -> 124 bytes
+    a line; 128 partitions LZ4 3.02 -> 2.51 s, 76 -> 45 bytes); validation checks such a
+    column as the text it stands for (``check_rows_frame``).  CSV cells always come as text."""
     if table not in TABLES:
         raise KeyError(f"unknown table {table!r}")
     if row_groups is not None and file.format != "parquet":
@@ -487,16 +485,6 @@ def _code_columns(schema: pa.Schema, plan: _Plan, table: str, strat: tuple[str, 
         and column.coded
         and (pa.types.is_string(typ := schema.field(file_name).type) or pa.types.is_large_string(typ))
     )
-
-
-def decode_codes(table: pa.Table) -> pa.Table:
-    """``table`` with every dictionary column but ``_source_file`` made plain text again (the
-    code columns that ``iter_file(keep_codes=True)`` kept as dictionaries)."""
-    out = table
-    for i, field in enumerate(table.schema):
-        if pa.types.is_dictionary(field.type) and field.name != PROVENANCE_FIELDS[0].name:
-            out = out.set_column(i, field.name, table.column(i).cast(field.type.value_type))
-    return out
 
 
 def _polars_decodes(file: InputFile, schema: pa.Schema, columns: Sequence[str]) -> bool:
