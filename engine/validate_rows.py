@@ -33,7 +33,12 @@ import pyarrow as pa
 
 from settle.engine.rejects import REJECTS_SCHEMA, RejectReason
 from settle.engine.schemas import CODE_FORMATS, PROVENANCE_FIELDS, TABLES, Column, canonical_schema
-from settle.engine.validate_parse import ColumnParser, canonical_text_columns, parser_for
+from settle.engine.validate_parse import (
+    ColumnParser,
+    canonical_dictionary_columns,
+    canonical_text_columns,
+    parser_for,
+)
 
 __all__ = [
     "Check",
@@ -122,6 +127,10 @@ def check_rows_frame(
     # dictionary-encoded text column (the partition stage's code columns) arrives as a Polars
     # Categorical and is checked as the text it stands for, cast here in Polars (one copy of the
     # text fewer than decoding in Arrow first; a 1M shard took the same time either way).
+    # A code column's format is checked on its dictionary's values, not on every cast cell.
+    coded = canonical_dictionary_columns(
+        raw, {c.source_name: c for c in spec.columns if c.source_name in df.columns}
+    )
     renamed = []
     for i, c in enumerate(spec.columns):
         src = c.source_name
@@ -131,7 +140,10 @@ def check_rows_frame(
         renamed.append(col.alias(f"__r{i}"))
     strat = [(pl.col(s) if s in df.columns else pl.lit(None)).cast(pl.String).alias(s) for s in extra]
     df = df.select(*renamed, *strat, *_PROV)
-    as_is = canonical_text_columns(df, {f"__r{i}": c for i, c in enumerate(spec.columns)})
+    raw_names = {f"__r{i}": c for i, c in enumerate(spec.columns) if c.source_name not in coded}
+    as_is = canonical_text_columns(df, raw_names) | {
+        f"__r{i}" for i, c in enumerate(spec.columns) if c.source_name in coded
+    }
     parsers = [
         parser_for(c, f"__r{i}", df.schema[f"__r{i}"], canonical=f"__r{i}" in as_is)
         for i, c in enumerate(spec.columns)

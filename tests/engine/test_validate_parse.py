@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from settle.engine.money import dollars_to_cents
 from settle.engine.schemas import TABLES, Column
-from settle.engine.validate_parse import canonical_text_columns, parser_for
+from settle.engine.validate_parse import canonical_dictionary_columns, canonical_text_columns, parser_for
 
 PAID = TABLES["medical_claim"].column("paid_cents")
 
@@ -265,3 +265,48 @@ def test_canonical_columns_are_found_only_when_every_cell_is_canonical() -> None
     assert not found(tin, ["123456789", ""])  # an empty cell is missing, not canonical
     assert found(kind, ["professional", "institutional"])
     assert not found(kind, ["professional", "Institutional"])
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    name=st.sampled_from(sorted(_CODE_COLUMNS)),
+    values=st.lists(st.one_of(st.none(), _CODE_TEXT), max_size=12),
+    unused=st.lists(_CODE_TEXT, max_size=3),
+)
+def test_the_dictionary_fast_path_parses_exactly_as_the_full_parse(
+    name: str, values: list[str | None], unused: list[str]
+) -> None:
+    """A dictionary-encoded column (whose dictionary may hold values no row uses, as a
+    partition task's does) is taken as it is only when every dictionary value is canonical;
+    its values are then the full parse's of the same cells as text."""
+    column = _CODE_COLUMNS[name]
+    dictionary = pa.array(list(dict.fromkeys([*(v for v in values if v is not None), *unused])), pa.string())
+    lookup = {v: i for i, v in enumerate(dictionary.to_pylist())}
+    indices = pa.array([None if v is None else lookup[v] for v in values], pa.int32())
+    encoded = pa.table({"raw": pa.DictionaryArray.from_arrays(indices, dictionary)})
+    fast = "raw" in canonical_dictionary_columns(encoded, {"raw": column})
+    full = _parse_with(column, values, canonical=False)
+    assert _parse_with(column, values, canonical=fast) == full
+    if fast:
+        assert full == values
+        text = pl.DataFrame({"raw": values}, schema={"raw": pl.String})
+        assert not values or "raw" in canonical_text_columns(text, {"raw": column})  # never looser than text
+
+
+def test_a_dictionary_is_canonical_only_when_every_value_is() -> None:
+    tin = TABLES["medical_claim"].column("rendering_tin")
+    kind = TABLES["medical_claim"].column("claim_type")
+
+    def found(column: Column, dictionary: list[str], used: list[int | None]) -> bool:
+        array = pa.DictionaryArray.from_arrays(pa.array(used, pa.int32()), pa.array(dictionary, pa.string()))
+        return "raw" in canonical_dictionary_columns(pa.table({"raw": array}), {"raw": column})
+
+    assert found(tin, ["123456789", "987654321"], [0, None, 1])
+    assert not found(tin, ["123456789", "12-3456789"], [0, 0])  # an unused value still counts
+    assert not found(tin, ["123456789", " 123456789"], [0, 1])
+    assert not found(tin, ["123456789", ""], [0])
+    assert not found(tin, ["١٢٣٤٥٦٧٨٩"], [0])  # Arabic-Indic digits: left to the full parse
+    assert found(kind, ["professional", "institutional"], [1, 0])
+    assert not found(kind, ["professional", "Institutional"], [0])
+    plain = pa.table({"raw": pa.array(["123456789"])})
+    assert canonical_dictionary_columns(plain, {"raw": tin}) == set()  # text columns: not this check
