@@ -57,6 +57,7 @@ _INT = r"^[+-]?\d{1,18}$"
 _FLOAT = r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d{1,3})?$"
 _TRUE = ["true", "t", "yes", "y", "1"]
 _FALSE = ["false", "f", "no", "n", "0"]
+_CLAIM_TYPES = ["professional", "institutional"]  # canonical claim types (lower case)
 _MAX_WHOLE_DOLLAR_DIGITS = 15  # 10**15 dollars = 10**17 cents < 2**63
 _FLOAT_CENT_TOLERANCE = 1e-4
 _DECIMAL_DOLLAR_LIMIT = Decimal(10**_MAX_WHOLE_DOLLAR_DIGITS)  # first amount out of range
@@ -152,7 +153,7 @@ class ColumnParser:
             return text
         if fmt == "claim_type":
             lower = text.str.to_lowercase()
-            return pl.when(lower.is_in(["professional", "institutional"])).then(lower)
+            return pl.when(lower.is_in(_CLAIM_TYPES)).then(lower)
         if fmt == "tin":
             text = text.str.replace_all("-", "", literal=True)
         elif fmt == "pos":
@@ -270,7 +271,7 @@ def parser_for(column: Column, raw: str, dtype: pl.DataType, *, canonical: bool 
 def _canonical_form(fmt: str, col: pl.Expr) -> pl.Expr:
     """Whether a text cell is already exactly what the full parse would make of it."""
     if fmt == "claim_type":
-        return col.is_in(["professional", "institutional"])
+        return col.is_in(_CLAIM_TYPES)
     return col.str.contains(_FORMAT_RE[fmt])
 
 
@@ -301,7 +302,7 @@ def canonical_dictionary_columns(raw: pa.Table, columns: dict[str, Column]) -> s
                 continue
             seen.add(id(dictionary))
             if c.format == "claim_type":
-                good = pc.is_in(dictionary, value_set=pa.array(["professional", "institutional"]))
+                good = pc.is_in(dictionary, value_set=pa.array(_CLAIM_TYPES))
             else:
                 good = pc.match_substring_regex(dictionary, _FORMAT_RE[c.format])
             if dictionary.null_count or not pc.all(good).as_py():
