@@ -2,10 +2,9 @@
 
 * ``partitions`` (``P``): see :mod:`settle.cluster.partitioning` (a function of input size).
 * Shards are contiguous ranges of partitions.  The shard count is ``--shards N`` when given,
-  else :func:`default_shards`: ``ceil(claim lines / SHARD_LINES)`` rounded up to a power of
-  two, which at the defaults is ``P`` itself (one partition a shard, 1-2 M claim lines); never
-  more than ``P``.  After the partition stage
-  the ranges are packed on the partitions' real claim-line counts so that each shard holds
+  else :func:`default_shards`: ``ceil(claim lines / SHARD_LINES)``, which at the defaults is
+  ``P`` itself (one partition a shard, at most 2 M claim lines); never more than ``P``.  After
+  the partition stage the ranges are packed on the partitions' real claim-line counts so that each shard holds
   about ``lines / shards`` lines (:func:`pack`); before it (one shard) there is nothing to pack.
 * The partition stage is skipped when the job has a single shard: that shard reads the input
   files directly.  Otherwise every member-keyed table is partitioned, because no input layout
@@ -81,10 +80,9 @@ class JobPlan:
 
 
 def default_shards(lines: int, shard_lines: int = SHARD_LINES) -> int:
-    """``ceil(lines / shard_lines)`` rounded up to a power of two (at least 1): with the
-    partition count a power of two as well, every shard then gets whole partitions alike."""
-    need = max(1, -(-max(lines, 0) // max(shard_lines, 1)))
-    return 1 << (need - 1).bit_length()
+    """``ceil(lines / shard_lines)``, at least 1: at the default sizes the partition count,
+    so each shard is one partition."""
+    return max(1, -(-max(lines, 0) // max(shard_lines, 1)))
 
 
 def pack(lines: Sequence[int], shards: int) -> list[tuple[int, int]]:

@@ -58,20 +58,21 @@ def test_partition_of_the_canonical_member_id() -> None:
     assert list(parts[2:]) == [0, 0]
 
 
-def test_partition_count_is_a_power_of_two_of_the_lines() -> None:
+def test_partition_count_is_the_lines_over_the_partition_size_rounded_up() -> None:
     assert partition_count(0) == 1
     assert partition_count(2_000_000) == 1  # ceil(2M / 2M) = 1
     assert partition_count(2_000_001) == 2  # ceil = 2
-    assert partition_count(28_800_000) == 16  # ceil(14.4) = 15 -> 16
-    assert partition_count(26_000, 2_000) == 16  # 13 -> 16
+    assert partition_count(28_800_000) == 15  # ceil(14.4) = 15
+    assert partition_count(26_000, 2_000) == 13
+    assert partition_count(281_800_000) == 141  # the 10M-member book: ceil(140.9)
 
 
-def test_default_shards_are_a_power_of_two_of_about_two_million_lines() -> None:
+def test_default_shards_hold_about_two_million_lines_each() -> None:
     assert default_shards(0) == 1
     assert default_shards(2_000_000) == 1  # one shard: no partition stage
     assert default_shards(2_000_001) == 2
-    assert default_shards(28_189_880) == 16  # the 1M-member book: ceil(14.1) = 15 -> 16
-    assert default_shards(140_900_000) == 128  # ceil(70.45) = 71 -> 128
+    assert default_shards(28_189_880) == 15  # the 1M-member book: ceil(14.1) = 15
+    assert default_shards(140_900_000) == 71  # ceil(70.45) = 71
     assert default_shards(10, shard_lines=3) == 4  # ceil(3.3) = 4
 
 

@@ -264,9 +264,9 @@ def test_a_job_over_http_runs_on_the_multi_process_cluster_like_the_embedded_run
     cluster_manifest = json.loads((cluster_out / "manifest.json").read_text())
     embedded_manifest = json.loads((embedded_out / "manifest.json").read_text())
     assert cluster_manifest["plan"] == embedded_manifest["plan"]
-    # P = 70,843 claim lines / 5,000 per partition = 14.2, rounded up to a power of two: 16.
+    # P = 70,843 claim lines / 5,000 per partition = 14.2, rounded up: 15.
     assert cluster_manifest["plan"]["estimated_claim_lines"] == 70_843
-    assert cluster_manifest["plan"]["shards"] == SHARDS and cluster_manifest["plan"]["partitions"] == 16
+    assert cluster_manifest["plan"]["shards"] == SHARDS and cluster_manifest["plan"]["partitions"] == 15
     assert cluster_manifest["counts"] == embedded_manifest["counts"] == job["counts"]
     partitioned = [node for name, node, _ in seen["tasks"] if name == "partition_stage"]
     assert len(partitioned) == cluster_manifest["plan"]["partition_tasks"] > 0
