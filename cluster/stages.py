@@ -5,7 +5,7 @@ rewrites the same files.
 
 Work folder layout::
 
-    pieces/<table>/p=<k>/<task>-<seq>.arrow     raw rows of partition k (partition stage)
+    pieces/<table>/<task>-<seq>.arrow           raw rows, one record batch per partition (partition stage)
     validated/s<shard>/<table>.arrow            a shard's accepted canonical rows
     parts/rejects-v/part-<k>.arrow              validation rejects of partition k
     parts/rejects-k/part-<k>.arrow              kernel rejects of partition k
@@ -35,7 +35,7 @@ import pyarrow as pa
 
 from settle.cluster.partitioning import keyed_partitions, partitions_of
 from settle.cluster.plan import InputTask
-from settle.cluster.spill import SUFFIX, SpillWriter, read_spill, write_spill
+from settle.cluster.spill import SUFFIX, read_partition, read_spill, write_partitioned, write_spill
 from settle.cluster.task_codes import TaskCodes
 from settle.engine.errors import SettleSystemError
 from settle.engine.pipeline.plan import ContractPlan
@@ -63,8 +63,8 @@ _SORT = {
 }
 REJECT_ORDER = ("table", "source_file", "row_number", "reason")
 SPLIT_ROWS = 131_072  # raw rows split by partition at a time (small files joined, big batches cut)
-# Bytes of split rows a partition task holds before writing every partition's held rows as one
-# piece file each (see SpillWriter): at 256 partitions about 12,000 claim lines a piece.
+# Bytes of split rows a partition task holds before writing them as one piece file, a record
+# batch per partition (see partition_stage): at 141 partitions about 20,000 claim lines a batch.
 PIECE_BUFFER_BYTES = 512 << 20
 
 
@@ -156,56 +156,64 @@ def _split(batch: pa.Table, parts: np.ndarray) -> Iterator[tuple[int, pa.Table, 
 def partition_stage(ctx: ShardContext, task: InputTask) -> tuple[dict[int, int], int]:
     """Split the raw rows of a task's files by partition into piece files.
 
-    Returns rows per partition and rows read.  A partition's rows keep file and row order; a
-    change of raw schema between files starts a new piece (``<task>-<seq>``).  The split rows
-    are held until about :data:`PIECE_BUFFER_BYTES` have been split, then every partition's
-    are written as one piece of one record batch (a piece's batches would otherwise be one
-    per split batch: ``SPLIT_ROWS / partitions`` rows each), and later rows start new pieces.
+    Returns rows per partition and rows read.  The split rows are held until about
+    :data:`PIECE_BUFFER_BYTES` have been split, then written as one piece file: one record
+    batch per partition that has rows, in partition order (``spill.write_partitioned``),
+    named ``<task>-<seq>`` so that the pieces of a partition sort in the order their rows
+    were read.  A partition's rows keep file and row order.  A change of raw
+    schema between files writes what is held first (a file has one schema).
 
     The code columns of Parquet inputs stay dictionary-encoded in the pieces
     (``iter_file(keep_codes=True)``; validation reads them as text), with one dictionary per
-    column for the whole task (:class:`~settle.cluster.task_codes.TaskCodes`).  An IPC file
-    holds one dictionary per column, and the task's grows as rows are read, which is why a
-    piece is written once."""
-    writers: dict[int, SpillWriter] = {}
-    schemas: dict[int, pa.Schema] = {}  # the split rows' schema of each open piece
+    column for the whole task (:class:`~settle.cluster.task_codes.TaskCodes`), attached when
+    a piece is written (the task's dictionaries grow as rows are read; an IPC file holds one
+    dictionary per column)."""
     codes = TaskCodes()
-    seq: Counter[int] = Counter()
-    rows: Counter[int] = Counter()
     counted = [0]
-    held = 0
+    pieces = _HeldPieces(Path(ctx.work) / "pieces" / task.table, task.index, codes, ctx.spill_compression)
+    for p, part, nbytes in _split_files(ctx, task.table, task.files, task.row_groups, counted, codes):
+        pieces.add(p, part, nbytes)
+    pieces.flush()
+    return dict(pieces.rows), counted[0]
 
-    def close(p: int) -> None:
-        schemas.pop(p)
-        writers.pop(p).close()
 
-    root = Path(ctx.work) / "pieces" / task.table
+class _HeldPieces:
+    """A partition task's split rows, held per partition and written a piece file at a time."""
 
-    try:
-        for p, part, nbytes in _split_files(ctx, task.table, task.files, task.row_groups, counted, codes):
-            if p in writers and not schemas[p].equals(part.schema, check_metadata=True):
-                close(p)
-                seq[p] += 1
-            if p not in writers:
-                final = root / f"p={p}" / f"{task.index:06d}-{seq[p]:04d}{SUFFIX}"
-                schemas[p] = part.schema
-                writers[p] = SpillWriter(
-                    final, codes.schema(part.schema), ctx.spill_compression, codes.restore
-                )
-            writers[p].write(part)
-            rows[p] += part.num_rows
-            held += nbytes
-            if held >= PIECE_BUFFER_BYTES:
-                for q in sorted(writers):
-                    close(q)
-                    seq[q] += 1
-                held = 0
-        for p in sorted(writers):
-            close(p)
-    finally:
-        for writer in writers.values():
-            writer.discard()
-    return dict(rows), counted[0]
+    def __init__(self, root: Path, task: int, codes: TaskCodes, compression: str | None) -> None:
+        self.root, self.task, self.codes, self.compression = root, task, codes, compression
+        self.rows: Counter[int] = Counter()
+        self._held: dict[int, list[pa.Table]] = {}
+        self._schema: pa.Schema | None = None  # of the held rows (code columns as indices)
+        self._bytes = 0
+        self._seq = 0
+
+    def add(self, p: int, part: pa.Table, nbytes: int) -> None:
+        if self._schema is not None and not self._schema.equals(part.schema, check_metadata=True):
+            self.flush()
+        self._schema = part.schema
+        self._held.setdefault(p, []).append(part)
+        self.rows[p] += part.num_rows
+        self._bytes += nbytes
+        if self._bytes >= PIECE_BUFFER_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the held rows as one piece file (one record batch per partition)."""
+        if not self._held or self._schema is None:
+            return
+        listed = sorted(self._held)
+        held, self._held, self._bytes = self._held, {}, 0
+
+        def parts() -> Iterator[tuple[int, pa.Table]]:
+            for p in listed:
+                slices = held.pop(p)  # each partition's slices are dropped once written
+                joined = (slices[0] if len(slices) == 1 else pa.concat_tables(slices)).combine_chunks()
+                yield p, self.codes.restore(joined)
+
+        path = self.root / f"{self.task:06d}-{self._seq:04d}{SUFFIX}"
+        write_partitioned(path, self.codes.schema(self._schema), parts(), listed, self.compression)
+        self._seq += 1
 
 
 def _own_bytes(batch: pa.Table) -> int:
@@ -277,14 +285,16 @@ class _Source:
     def __init__(self, ctx: ShardContext) -> None:
         self.ctx = ctx
         self._direct: dict[str, dict[int, list[pa.Table]]] = {}
+        self._pieces: dict[str, list[Path]] = {}
 
     def batches(self, table: str, p: int) -> list[pa.Table]:
         if self.ctx.partitioned:
-            folder = Path(self.ctx.work) / "pieces" / table / f"p={p}"
-            if not folder.exists():
-                return []
+            if table not in self._pieces:
+                folder = Path(self.ctx.work) / "pieces" / table
+                self._pieces[table] = sorted(folder.glob(f"*{SUFFIX}")) if folder.exists() else []
             # Code columns stay dictionaries: validation reads them as text (check_rows_frame).
-            return [read_spill(path) for path in sorted(folder.glob(f"*{SUFFIX}"))]
+            found = (read_partition(path, p) for path in self._pieces[table])
+            return [rows for rows in found if rows is not None]
         if table not in self._direct:
             split: dict[int, list[pa.Table]] = {}
             for q, part, _ in _split_files(self.ctx, table, self.ctx.files.get(table, []), None, [0]):

@@ -14,7 +14,7 @@ import pytest
 from settle.cluster import stages
 from settle.cluster.partitioning import partitions_of
 from settle.cluster.plan import InputTask
-from settle.cluster.spill import read_spill
+from settle.cluster.spill import partitions_in, read_partition
 from settle.cluster.stages import ShardContext, partition_stage
 from settle.engine.job import load_job
 from settle.engine.readers import list_input_files
@@ -25,9 +25,9 @@ from settle.engine.schemas import SOURCE_FILE_TYPE
 def test_pieces_of_a_many_file_task_name_each_rows_file_and_row(
     books: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, held_bytes: int
 ) -> None:
-    """Whether the task writes its held rows after every split batch (1 byte held at most: a
-    new piece each time) or once at the end, each piece holds its partition's rows in file and
-    row order, as one record batch with the code columns dictionary-encoded."""
+    """Whether the task writes its held rows after every split slice (1 byte held at most: a
+    new piece each time) or once at the end, each piece holds its partitions' rows in file and
+    row order, as one record batch per partition with the code columns dictionary-encoded."""
     monkeypatch.setattr(stages, "PIECE_BUFFER_BYTES", held_bytes)
     monkeypatch.setattr(stages, "SPLIT_ROWS", 500)  # several split batches on the small book
     job = load_job(books["by_group"] / "job.yaml")
@@ -57,40 +57,45 @@ def test_pieces_of_a_many_file_task_name_each_rows_file_and_row(
     )
     assert read == originals.height == sum(rows.values())
 
-    pieces = sorted((tmp_path / "pieces" / "medical_claim").rglob("*.arrow"))
-    assert {p.parent.name for p in pieces} == {f"p={k}" for k in rows}
+    pieces = sorted((tmp_path / "pieces" / "medical_claim").glob("*.arrow"))
     got = []
-    batch_counts: list[int] = []
+    files_per_partition: Counter[int] = Counter()
     for piece in pieces:
-        table = read_spill(piece)
+        listed = partitions_in(piece)
         with pa.memory_map(str(piece)) as source:
-            batches = ipc.open_file(source).num_record_batches
-        batch_counts.append(batches)
-        # File order (the dictionary lists the task's files in order), then row order.
-        files_of = table["_source_file"].combine_chunks().indices.to_pylist()
-        order = list(zip(files_of, table["_row_number"].to_pylist(), strict=True))
-        assert order == sorted(order)
-        assert table.schema.field("_source_file").type == SOURCE_FILE_TYPE
-        # Every row of the piece belongs to the piece's partition.
-        partition = int(piece.parent.name.removeprefix("p="))
-        assert set(partitions_of(table, "medical_claim", 8).tolist()) == {partition}
-        assert table.schema.field("rendering_npi").type == pa.dictionary(pa.int32(), pa.string())
-        assert table.schema.field("claim_id").type == pa.string()
-        table = table.set_column(
-            table.schema.get_field_index("rendering_npi"),
-            "rendering_npi",
-            table["rendering_npi"].cast(pa.string()),
-        )
-        frame = pl.from_arrow(
-            table.select(["claim_id", "claim_line_number", "member_id", "rendering_npi", "_row_number"])
-        )
-        assert isinstance(frame, pl.DataFrame)
-        got.append(frame.with_columns(pl.Series("_source_file", table["_source_file"].cast(pa.string()))))
-    # One record batch a piece; held to the end: one piece per partition, written after every
-    # split batch: several (their names sort in the order written).
-    assert set(batch_counts) == {1}
-    per_partition = Counter(p.parent.name for p in pieces)
-    assert set(per_partition.values()) == {1} if held_bytes > 1 else max(per_partition.values()) > 1
+            # One record batch per partition the piece holds, in partition order.
+            assert ipc.open_file(source).num_record_batches == len(listed) > 0
+        assert listed == sorted(listed)
+        for partition in listed:
+            files_per_partition[partition] += 1
+            table = read_partition(piece, partition)
+            assert table is not None and table.num_rows > 0
+            # File order (the dictionary lists the task's files in order), then row order.
+            files_of = table["_source_file"].combine_chunks().indices.to_pylist()
+            order = list(zip(files_of, table["_row_number"].to_pylist(), strict=True))
+            assert order == sorted(order)
+            assert table.schema.field("_source_file").type == SOURCE_FILE_TYPE
+            # Every row of the batch belongs to the batch's partition.
+            assert set(partitions_of(table, "medical_claim", 8).tolist()) == {partition}
+            assert table.schema.field("rendering_npi").type == pa.dictionary(pa.int32(), pa.string())
+            assert table.schema.field("claim_id").type == pa.string()
+            table = table.set_column(
+                table.schema.get_field_index("rendering_npi"),
+                "rendering_npi",
+                table["rendering_npi"].cast(pa.string()),
+            )
+            frame = pl.from_arrow(
+                table.select(["claim_id", "claim_line_number", "member_id", "rendering_npi", "_row_number"])
+            )
+            assert isinstance(frame, pl.DataFrame)
+            got.append(frame.with_columns(pl.Series("_source_file", table["_source_file"].cast(pa.string()))))
+    assert set(files_per_partition) == set(rows)
+    # Held to the end: one piece file for the task; written after every split slice: several,
+    # and a partition's rows in several of them (their names sort in the order written).
+    if held_bytes > 1:
+        assert len(pieces) == 1
+    else:
+        assert len(pieces) > 1 and max(files_per_partition.values()) > 1
     pieced = pl.concat(got).select(originals.columns)
     # The same rows, each with the file and row it came from; none lost, none repeated.
     joined = originals.join(pieced, on=["_source_file", "_row_number"], how="inner", suffix="_piece")

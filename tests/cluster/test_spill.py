@@ -9,8 +9,15 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 import pytest
 
-from settle.cluster.spill import SpillWriter, read_spill, spill_compression, write_spill
-from settle.engine.errors import ConfigurationError, UserError
+from settle.cluster.spill import (
+    partitions_in,
+    read_partition,
+    read_spill,
+    spill_compression,
+    write_partitioned,
+    write_spill,
+)
+from settle.engine.errors import ConfigurationError, SettleSystemError, UserError
 
 
 def _table() -> pa.Table:
@@ -33,9 +40,8 @@ def test_a_spill_file_reads_back_equal_under_every_compression(
     table = _table()
     path = tmp_path / "one" / "t.arrow"
     write_spill(table, path, compression)
-    with SpillWriter(tmp_path / "two.arrow", table.schema, compression) as writer:
-        writer.write(table.slice(0, 400))
-        writer.write(table.slice(400))
+    parts = [(3, table.slice(0, 400)), (7, table.slice(400))]
+    write_partitioned(tmp_path / "two.arrow", table.schema, iter(parts), [3, 7], compression)
     assert read_spill(path).equals(table)
     assert read_spill(tmp_path / "two.arrow").equals(table)
     assert read_spill(path, columns=["paid_cents"]).column_names == ["paid_cents"]
@@ -86,27 +92,34 @@ def test_auto_spills_raw_when_the_spill_fits_and_compresses_when_it_does_not(tmp
     assert spill_compression(10**12, tmp_path, "auto") == "lz4"
 
 
-def test_a_writer_writes_what_it_holds_as_one_record_batch_per_flush(tmp_path: Path) -> None:
-    """Slices written one by one come back as one record batch per flush, in order."""
+def test_a_partitioned_file_holds_a_record_batch_per_listed_partition(tmp_path: Path) -> None:
+    """Partition p's rows come back from ``read_partition`` as they were written, whatever
+    their place in the file; a partition the file does not list has no rows there."""
     table = _table()
-    path = tmp_path / "batched.arrow"
-    with SpillWriter(path, table.schema, "lz4") as writer:
-        for start in range(0, 600, 100):
-            writer.write(table.slice(start, 100))
-        assert writer.pending_rows == 600
-        writer.flush()
-        assert writer.pending_rows == 0
-        writer.write(table.slice(600, 0))  # an empty slice adds no batch
-        writer.write(table.slice(600))
+    path = tmp_path / "pieces.arrow"
+    cuts = {0: (0, 100), 5: (100, 0), 9: (100, 650), 130: (750, 250)}  # partition -> (start, rows)
+    listed = [p for p, (_, n) in cuts.items() if n]  # an empty partition is not listed
+    parts = ((p, table.slice(*cuts[p]).combine_chunks()) for p in listed)
+    write_partitioned(path, table.schema, parts, listed, "lz4")
+    assert partitions_in(path) == [0, 9, 130]
     with pa.memory_map(str(path)) as source:
-        reader = ipc.open_file(source)
-        assert [reader.get_batch(i).num_rows for i in range(reader.num_record_batches)] == [600, 400]
-    assert read_spill(path).equals(table)
+        assert ipc.open_file(source).num_record_batches == 3
+    for p, (start, rows) in cuts.items():
+        got = read_partition(path, p)
+        if rows == 0:
+            assert got is None
+        else:
+            assert got is not None and got.equals(table.slice(start, rows))
+            assert got.schema.metadata is None  # the partition list stays in the file
+    assert read_partition(path, 1) is None
+    assert read_spill(path).num_rows == 1_000
 
 
-def test_a_discarded_writer_leaves_nothing_and_writes_nothing_it_held(tmp_path: Path) -> None:
+def test_a_partitioned_file_refuses_parts_out_of_the_listed_order_and_leaves_nothing(
+    tmp_path: Path,
+) -> None:
     table = _table()
-    writer = SpillWriter(tmp_path / "gone.arrow", table.schema, None)
-    writer.write(table)
-    writer.discard()
+    parts = iter([(2, table.slice(0, 10)), (1, table.slice(10, 10))])
+    with pytest.raises(SettleSystemError, match="partition 2 written where 1 was listed"):
+        write_partitioned(tmp_path / "bad.arrow", table.schema, parts, [1, 2], None)
     assert list(tmp_path.iterdir()) == []
