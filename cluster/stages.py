@@ -36,7 +36,7 @@ import pyarrow as pa
 from settle.cluster.partitioning import keyed_partitions, partitions_of
 from settle.cluster.plan import InputTask
 from settle.cluster.spill import SUFFIX, read_partition, read_spill, write_partitioned, write_spill
-from settle.cluster.task_codes import TaskCodes
+from settle.cluster.task_codes import TaskCodes, compact_dictionaries
 from settle.engine.errors import SettleSystemError
 from settle.engine.pipeline.plan import ContractPlan
 from settle.engine.pipeline.shard import PopulationFacts, map_shard, population_facts
@@ -292,9 +292,10 @@ class _Source:
             if table not in self._pieces:
                 folder = Path(self.ctx.work) / "pieces" / table
                 self._pieces[table] = sorted(folder.glob(f"*{SUFFIX}")) if folder.exists() else []
-            # Code columns stay dictionaries: validation reads them as text (check_rows_frame).
+            # Code columns stay dictionaries: validation reads them as text (check_rows_frame),
+            # each batch's cut to the values its rows use (see task_codes).
             found = (read_partition(path, p) for path in self._pieces[table])
-            return [rows for rows in found if rows is not None]
+            return [compact_dictionaries(rows) for rows in found if rows is not None]
         if table not in self._direct:
             split: dict[int, list[pa.Table]] = {}
             for q, part, _ in _split_files(self.ctx, table, self.ctx.files.get(table, []), None, [0]):

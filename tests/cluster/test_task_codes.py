@@ -7,7 +7,7 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from settle.cluster.task_codes import TaskCodes
+from settle.cluster.task_codes import TaskCodes, compact_dictionaries
 
 VALUES = st.one_of(st.none(), st.sampled_from(["1234567890", "0000000001", "99213", "", "x"]))
 
@@ -64,3 +64,50 @@ def test_a_plain_int32_column_of_a_code_columns_name_is_left_alone() -> None:
     assert codes.restore(plain).equals(plain)
     assert codes.schema(plain.schema) == plain.schema
     assert codes.restore(encoded)["npi"].cast(pa.string()).to_pylist() == ["b", "a"]
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    chunks=st.lists(
+        st.tuples(st.lists(VALUES, max_size=6), st.lists(st.text(max_size=3), max_size=20)),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_compacted_dictionaries_keep_every_rows_value_and_only_used_values(
+    chunks: list[tuple[list[str | None], list[str]]],
+) -> None:
+    """Each chunk gets a dictionary with values no row uses (as a piece's batch does); after
+    compacting, every row (nulls too) reads the same text, a chunk whose dictionary was longer
+    than its rows keeps only used values, in the old dictionary's order, and another column is
+    untouched."""
+    arrays = [_dictionary_column(values, unused) for values, unused in chunks]
+    table = pa.table(
+        {
+            "npi": pa.chunked_array(arrays, pa.dictionary(pa.int32(), pa.string())),
+            "n": pa.chunked_array([pa.array(range(len(a)), pa.int64()) for a in arrays]),
+        }
+    )
+    compacted = compact_dictionaries(table)
+    assert compacted.schema == table.schema
+    assert compacted["npi"].cast(pa.string()).to_pylist() == table["npi"].cast(pa.string()).to_pylist()
+    assert compacted["n"].equals(table["n"])
+    for before, after in zip(table["npi"].chunks, compacted["npi"].chunks, strict=True):
+        old = before.dictionary.to_pylist()
+        if len(old) <= len(before):
+            assert after.dictionary.to_pylist() == old  # left as it is
+            continue
+        used = {v for v in before.cast(pa.string()).to_pylist() if v is not None}
+        kept = after.dictionary.to_pylist()
+        assert set(kept) == used
+        assert kept == [v for v in old if v in used]
+
+
+def test_compacting_a_dictionary_by_hand() -> None:
+    """Rows use values 3 and 1 of a five-value dictionary: the dictionary becomes [b, d]."""
+    chunk = pa.DictionaryArray.from_arrays(
+        pa.array([3, None, 1, 3], pa.int32()), pa.array(["a", "b", "c", "d", "e"])
+    )
+    compacted = compact_dictionaries(pa.table({"npi": chunk}))["npi"].chunk(0)
+    assert compacted.dictionary.to_pylist() == ["b", "d"]
+    assert compacted.indices.to_pylist() == [1, None, 0, 1]
