@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from settle.engine import readers
 from settle.engine.errors import InputFileError, MissingInputError
 from settle.engine.readers import (
     _polars_decodes,
@@ -426,3 +427,37 @@ def test_keep_codes_reads_coded_text_columns_as_dictionaries_that_decode_to_the_
     (csv_file,) = list_input_files(str(csv))
     (batch,) = list(iter_file(csv_file, "medical_claim", keep_codes=True))
     assert batch.schema.field("rendering_npi").type == pa.string()
+
+
+def _decoded(table: pa.Table) -> pa.Table:
+    """``table`` with its code columns (not ``_source_file``) cast back to text."""
+    for at, field in enumerate(table.schema):
+        if pa.types.is_dictionary(field.type) and field.name != "_source_file":
+            table = table.set_column(at, field.name, table.column(at).cast(pa.string()))
+    return table
+
+
+@pytest.mark.parametrize(("groups", "batch_rows"), [((0, 7), 1_000), ((0, 7), 5), ((2, 5), 7), ((6, 7), 2)])
+def test_polars_and_pyarrow_split_a_file_with_codes_and_read_what_pyarrow_alone_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, groups: tuple[int, int], batch_rows: int
+) -> None:
+    """With codes kept, Polars decodes the other columns (amounts, dates, ids) and pyarrow the
+    code columns of the same row groups: the rows, their order, numbering and values are those
+    of pyarrow's reader alone, whatever the batch size and row-group range."""
+    path = tmp_path / "claims.parquet"
+    pq.write_table(_codes_table(40), path, row_group_size=6)  # 7 row groups, the last of 4 rows
+    (file,) = list_input_files(str(path))
+    hybrid = []
+    real = readers._read_hybrid
+    monkeypatch.setattr(readers, "_read_hybrid", lambda *a: hybrid.append(a[5:]) or real(*a))
+    both = list(iter_file(file, "medical_claim", batch_rows=batch_rows, row_groups=groups, keep_codes=True))
+    assert hybrid, "the file was not read by Polars and pyarrow together"
+    assert max(b.num_rows for b in both) <= batch_rows
+    monkeypatch.setattr(readers, "_polars_decodes", lambda *_: False)
+    alone = list(iter_file(file, "medical_claim", batch_rows=batch_rows, row_groups=groups, keep_codes=True))
+    got, want = _decoded(pa.concat_tables(both)), _decoded(pa.concat_tables(alone))
+    assert got.schema == want.schema
+    assert got.equals(want)
+    first, stop = groups[0] * 6, min(groups[1] * 6, 40)
+    assert got["_row_number"].to_pylist() == list(range(first + 1, stop + 1))
+    assert got["paid_amount"].to_pylist() == [Decimal(f"{i}.05") for i in range(first, stop)]
