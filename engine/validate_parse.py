@@ -277,8 +277,9 @@ def _canonical_form(fmt: str, col: pl.Expr) -> pl.Expr:
 
 def canonical_dictionary_columns(raw: pa.Table, columns: dict[str, Column]) -> set[str]:
     """The dictionary-encoded text columns of ``raw`` (of ``columns``: raw name -> column, every
-    name a column of ``raw``) with a format whose every **dictionary value** is already
-    canonical (:func:`canonical_text_columns` for text columns).
+    name a column of ``raw``) with a format, or labels (kind ``text``), whose every
+    **dictionary value** is already canonical (:func:`canonical_text_columns` for text
+    columns; a label is canonical when stripping white space leaves it unchanged and not empty).
 
     The partition stage hands code columns over as dictionaries; their values are the distinct
     codes (about 4,000 NPIs in a 1.75 M-line partition), so the check costs nothing next to
@@ -289,7 +290,7 @@ def canonical_dictionary_columns(raw: pa.Table, columns: dict[str, Column]) -> s
     parse would change a value."""
     found = set()
     for raw_name, c in columns.items():
-        if c.kind != "id" or c.format not in _CANONICAL_FORMATS:
+        if c.kind != "text" and (c.kind != "id" or c.format not in _CANONICAL_FORMATS):
             continue
         column = raw.column(raw_name)
         if not pa.types.is_dictionary(column.type) or not pa.types.is_string(column.type.value_type):
@@ -301,10 +302,13 @@ def canonical_dictionary_columns(raw: pa.Table, columns: dict[str, Column]) -> s
             if id(dictionary) in seen or len(dictionary) == 0:
                 continue
             seen.add(id(dictionary))
-            if c.format == "claim_type":
+            if c.kind == "text":  # a label: already stripped (Polars' rule, as in prep) and not empty
+                values = pl.Series(dictionary.cast(pa.string()))
+                good = pa.array([bool(((values.str.strip_chars() == values) & (values != "")).all())])
+            elif c.format == "claim_type":
                 good = pc.is_in(dictionary, value_set=pa.array(_CLAIM_TYPES))
             else:
-                good = pc.match_substring_regex(dictionary, _FORMAT_RE[c.format])
+                good = pc.match_substring_regex(dictionary, _FORMAT_RE[c.format or ""])
             if dictionary.null_count or not pc.all(good).as_py():
                 ok = False
                 break

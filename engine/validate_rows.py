@@ -121,13 +121,10 @@ def check_rows_frame(
     """:func:`check_rows` as Polars frames (accepted rows in canonical column order, rejects)."""
     spec = TABLES[table]
     extra = stratifier_columns(table, stratifiers)
-    df = pl.from_arrow(raw)
-    assert isinstance(df, pl.DataFrame)
+    df = frame_with_text_codes(raw)
     # Raw columns under private names, so canonical names never clash with source names.  A
-    # dictionary-encoded text column (the partition stage's code columns) arrives as a Polars
-    # Categorical and is checked as the text it stands for, cast here in Polars (one copy of the
-    # text fewer than decoding in Arrow first; a 1M shard took the same time either way).
-    # A code column's format is checked on its dictionary's values, not on every cast cell.
+    # dictionary-encoded text column (the partition stage's code columns) is checked as the
+    # text it stands for; its format on its dictionary's values, not on every cell.
     coded = canonical_dictionary_columns(
         raw, {c.source_name: c for c in spec.columns if c.source_name in df.columns}
     )
@@ -168,6 +165,32 @@ def check_rows_frame(
     good = checked.filter(~failed).select(*canonical, *extra, *_PROV)
     bad = checked.filter(failed).with_columns(flags).with_columns(first_failure(len(checks)))
     return good, describe(bad, table, checks)
+
+
+def frame_with_text_codes(raw: pa.Table) -> pl.DataFrame:
+    """``raw`` as a Polars frame, its ``dictionary<int32, string>`` columns (the partition
+    stage's code columns; not the provenance ``_source_file``) decoded to text: each chunk's
+    dictionary taken by its indices in Polars.  A gather of string views costs a third of
+    converting the dictionary to a Categorical and casting that to text (one 1.9 M-line
+    partition, one thread, NPIs: 12 ms against 7 + 36 ms); nulls stay null."""
+    decoded: dict[str, pl.Series] = {}
+    for field in raw.schema:
+        if field.name in _PROV or not pa.types.is_dictionary(field.type):
+            continue
+        if not pa.types.is_string(field.type.value_type) or not pa.types.is_int32(field.type.index_type):
+            continue
+        chunks = [
+            pl.Series(field.name, chunk.dictionary).gather(pl.Series(chunk.indices).cast(pl.UInt32))
+            for chunk in raw.column(field.name).chunks
+        ]
+        decoded[field.name] = (
+            pl.concat(chunks, rechunk=False) if chunks else pl.Series(field.name, [], pl.String)
+        )
+    rest = pl.from_arrow(raw.drop_columns(list(decoded)) if decoded else raw)
+    assert isinstance(rest, pl.DataFrame)
+    if not decoded:
+        return rest
+    return rest.with_columns(decoded.values()).select(raw.column_names)
 
 
 def first_failure(n: int) -> pl.Expr:

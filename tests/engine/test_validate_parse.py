@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from settle.engine.money import dollars_to_cents
 from settle.engine.schemas import TABLES, Column
 from settle.engine.validate_parse import canonical_dictionary_columns, canonical_text_columns, parser_for
+from settle.engine.validate_rows import frame_with_text_codes
 
 PAID = TABLES["medical_claim"].column("paid_cents")
 
@@ -196,7 +197,14 @@ def test_codes_have_their_formats() -> None:
 
 _CODE_COLUMNS = {
     name: TABLES["medical_claim"].column(name)
-    for name in ("rendering_npi", "rendering_tin", "hcpcs_code", "place_of_service_code", "claim_type")
+    for name in (
+        "rendering_npi",
+        "rendering_tin",
+        "hcpcs_code",
+        "place_of_service_code",
+        "claim_type",
+        "data_source",
+    )
 }
 _CODE_TEXT = st.one_of(
     st.sampled_from(
@@ -217,6 +225,8 @@ _CODE_TEXT = st.one_of(
             " institutional",
             "x",
             "12345678901",
+            "feed\t",
+            "\u00a0feed",
         ]
     ),
     st.text(alphabet="0123456789-AaGg ", max_size=11),
@@ -290,7 +300,10 @@ def test_the_dictionary_fast_path_parses_exactly_as_the_full_parse(
     if fast:
         assert full == values
         text = pl.DataFrame({"raw": values}, schema={"raw": pl.String})
-        assert not values or "raw" in canonical_text_columns(text, {"raw": column})  # never looser than text
+        if column.kind == "id":  # the text fast path knows codes only, not labels
+            assert not values or "raw" in canonical_text_columns(
+                text, {"raw": column}
+            )  # never looser than text
 
 
 def test_a_dictionary_is_canonical_only_when_every_value_is() -> None:
@@ -308,5 +321,51 @@ def test_a_dictionary_is_canonical_only_when_every_value_is() -> None:
     assert not found(tin, ["١٢٣٤٥٦٧٨٩"], [0])  # Arabic-Indic digits: left to the full parse
     assert found(kind, ["professional", "institutional"], [1, 0])
     assert not found(kind, ["professional", "Institutional"], [0])
+    label = TABLES["medical_claim"].column("data_source")
+    assert found(label, ["feed", "EHR export 2"], [0, 1, None])
+    assert not found(label, ["feed", "feed "], [0])  # stripped by the full parse
+    assert not found(label, ["feed", "\u2003feed"], [0])  # Unicode white space too
+    assert not found(label, ["feed", ""], [0])  # an empty cell is missing
     plain = pa.table({"raw": pa.array(["123456789"])})
     assert canonical_dictionary_columns(plain, {"raw": tin}) == set()  # text columns: not this check
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    chunks=st.lists(
+        st.tuples(
+            st.lists(st.sampled_from(["1234567890", "feed", "", " x", "é"]), unique=True, max_size=4),
+            st.lists(st.integers(min_value=-1, max_value=3), max_size=6),
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_code_columns_decode_to_the_text_of_their_own_chunk_dictionary(
+    chunks: list[tuple[list[str], list[int]]],
+) -> None:
+    """Each chunk of a code column may carry its own dictionary (a spill piece's, cut to the
+    values its rows use): every cell decodes through its own chunk's, a null index stays
+    null, and every other column (``_source_file`` included) comes through as Polars reads it."""
+    arrays, want = [], []
+    for dictionary, picks in chunks:
+        indices = [None if i < 0 or i >= len(dictionary) else i for i in picks]
+        arrays.append(
+            pa.DictionaryArray.from_arrays(pa.array(indices, pa.int32()), pa.array(dictionary, pa.string()))
+        )
+        want += [None if i is None else dictionary[i] for i in indices]
+    rows = len(want)
+    source = pa.DictionaryArray.from_arrays(pa.array([0] * rows, pa.int32()), pa.array(["f.parquet"]))
+    raw = pa.table(
+        {
+            "rendering_npi": pa.chunked_array(arrays, pa.dictionary(pa.int32(), pa.string())),
+            "claim_id": pa.array([f"c{i}" for i in range(rows)]),
+            "_source_file": source,
+        }
+    )
+    frame = frame_with_text_codes(raw)
+    assert frame.columns == ["rendering_npi", "claim_id", "_source_file"]
+    assert frame.schema["rendering_npi"] == pl.String
+    assert frame["rendering_npi"].to_list() == want
+    assert frame["claim_id"].to_list() == [f"c{i}" for i in range(rows)]
+    assert frame.schema["_source_file"] == pl.from_arrow(raw.select(["_source_file"])).schema["_source_file"]
