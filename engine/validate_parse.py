@@ -42,13 +42,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from settle.engine.schemas import Column
 
-__all__ = ["ColumnParser", "canonical_dictionary_columns", "canonical_text_columns", "parser_for"]
+__all__ = [
+    "ColumnParser",
+    "canonical_dictionary_columns",
+    "canonical_identifier_columns",
+    "canonical_text_columns",
+    "parser_for",
+]
 
 _DATE = r"^\d{4}-\d{2}-\d{2}$"
 # Digits, an optional point, digits after the cent only when they are zeros.
@@ -315,6 +322,47 @@ def canonical_dictionary_columns(raw: pa.Table, columns: dict[str, Column]) -> s
         if ok:
             found.add(raw_name)
     return found
+
+
+def canonical_identifier_columns(raw: pa.Table, columns: dict[str, Column]) -> set[str]:
+    """The text columns of ``raw`` holding identifiers without a format (claim, member, group
+    ids: of ``columns``, raw name -> column) whose every non-null cell is already what the full
+    parse makes of it: not empty, and starting and ending with a printable ASCII character
+    other than a space, so that stripping white space changes nothing.
+
+    Judged from the bytes alone (each cell's first and last byte, read through the offsets),
+    without building a stripped copy of the column: one 1.9 M-line partition, one thread,
+    about 5 ms a column against 45 ms for stripping every cell.  A cell that starts or ends
+    with any other byte (a space, a tab, the first byte of a multi-byte character, which may
+    be Unicode white space) sends the column through the full parse."""
+    found = set()
+    for raw_name, c in columns.items():
+        if c.kind != "id" or c.format is not None:
+            continue
+        column = raw.column(raw_name)
+        if column.type != pa.string() or len(column) == 0:
+            continue
+        if all(_printable_ends(chunk) for chunk in column.chunks):
+            found.add(raw_name)
+    return found
+
+
+def _printable_ends(chunk: pa.StringArray) -> bool:
+    """Whether every non-null cell of ``chunk`` is not empty and its first and last bytes are
+    printable ASCII other than a space (0x21-0x7e)."""
+    if len(chunk) == chunk.null_count:
+        return True
+    _, offset_buffer, data_buffer = chunk.buffers()
+    offsets = np.frombuffer(offset_buffer, dtype=np.int32)[chunk.offset : chunk.offset + len(chunk) + 1]
+    starts, ends = offsets[:-1], offsets[1:]
+    if chunk.null_count:
+        valid = chunk.is_valid().to_numpy(zero_copy_only=False)
+        starts, ends = starts[valid], ends[valid]
+    if data_buffer is None or bool((ends <= starts).any()):
+        return False  # an empty cell: missing, for the full parse
+    data = np.frombuffer(data_buffer, dtype=np.uint8)
+    first, last = data[starts], data[ends - 1]
+    return bool(((first - np.uint8(0x21)) < 0x5E).all() and ((last - np.uint8(0x21)) < 0x5E).all())
 
 
 def canonical_text_columns(frame: pl.DataFrame, columns: dict[str, Column]) -> set[str]:

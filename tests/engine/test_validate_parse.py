@@ -13,7 +13,12 @@ from hypothesis import strategies as st
 
 from settle.engine.money import dollars_to_cents
 from settle.engine.schemas import TABLES, Column
-from settle.engine.validate_parse import canonical_dictionary_columns, canonical_text_columns, parser_for
+from settle.engine.validate_parse import (
+    canonical_dictionary_columns,
+    canonical_identifier_columns,
+    canonical_text_columns,
+    parser_for,
+)
 from settle.engine.validate_rows import frame_with_text_codes
 
 PAID = TABLES["medical_claim"].column("paid_cents")
@@ -369,3 +374,57 @@ def test_code_columns_decode_to_the_text_of_their_own_chunk_dictionary(
     assert frame["rendering_npi"].to_list() == want
     assert frame["claim_id"].to_list() == [f"c{i}" for i in range(rows)]
     assert frame.schema["_source_file"] == pl.from_arrow(raw.select(["_source_file"])).schema["_source_file"]
+
+
+_ID_TEXT = st.one_of(
+    st.sampled_from(
+        ["M0001", "C-17", "", " M1", "M1 ", "\tM1", "M1\u00a0", "\u2003M1", "ü1", "1ü", "a", "~"]
+    ),
+    st.text(max_size=6),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    column_name=st.sampled_from(["member_id", "claim_id"]),
+    chunks=st.lists(st.lists(st.one_of(st.none(), _ID_TEXT), max_size=6), min_size=1, max_size=3),
+    cut=st.integers(min_value=0, max_value=2),
+)
+def test_identifiers_are_taken_as_they_are_only_when_the_full_parse_changes_nothing(
+    column_name: str, chunks: list[list[str | None]], cut: int
+) -> None:
+    """Member and claim ids whose every cell starts and ends with printable ASCII skip the
+    stripping parse; the values are then exactly the full parse's, on any chunking and on a
+    slice of an array (offsets not at zero)."""
+    column = TABLES["medical_claim"].column(column_name)
+    arrays = [pa.array(values, pa.string()) for values in chunks]
+    arrays[0] = arrays[0].slice(min(cut, len(arrays[0])))
+    values = [v for a in arrays for v in a.to_pylist()]
+    raw = pa.table({"raw": pa.chunked_array(arrays, pa.string())})
+    fast = "raw" in canonical_identifier_columns(raw, {"raw": column})
+    full = _parse_with(column, values, canonical=False)
+    plain = all(v != "" and "!" <= v[0] <= "~" and "!" <= v[-1] <= "~" for v in values if v is not None)
+    assert fast == (bool(values) and plain)
+    if fast:
+        assert full == values
+        assert _parse_with(column, values, canonical=True) == full
+
+
+def test_an_identifier_with_any_doubtful_end_goes_through_the_full_parse() -> None:
+    member = TABLES["medical_claim"].column("member_id")
+
+    def found(values: list[str | None]) -> bool:
+        return "raw" in canonical_identifier_columns(
+            pa.table({"raw": pa.array(values, pa.string())}), {"raw": member}
+        )
+
+    assert found(["M1", None, "M-2", "~x!"])
+    assert found([None, None])
+    assert not found(["M1", ""])  # empty: missing
+    assert not found(["M1", " M2"])
+    assert not found(["M1", "M2\t"])
+    assert not found(["M1", "M2\u00a0"])  # may be white space: left to the full parse
+    assert not found(["M1", "é"])
+    assert "raw" not in canonical_identifier_columns(
+        pa.table({"raw": pa.array(["1234567890"])}), {"raw": TABLES["medical_claim"].column("rendering_npi")}
+    )  # a code with a format: not this check
