@@ -51,6 +51,7 @@ alignment the winner is the designated entity and the claim figures are null.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Literal
 
 import polars as pl
 
@@ -87,6 +88,13 @@ ATTRIBUTION_COLUMNS = (
 
 _LINE = ["claim_id", "claim_line_number"]
 _NULL_STR = pl.lit(None, dtype=pl.String)
+# Polars 2.1's streaming engine panics ("assertion failed: i < self.len()", in its string
+# views) on some shards in this kernel's string expressions (``pl.format`` of the step, the
+# voluntary-alignment join): seen on the 5M benchmark book in process, and on Ray before the
+# cluster pinned its map step to the in-memory engine.  The in-memory engine computes the same
+# result, and faster here (a 1M shard: 0.69-0.72 s against 0.88-0.90 s), so the kernel asks
+# for it whoever calls it.
+_ENGINE: Literal["in-memory"] = "in-memory"
 
 
 def attribution_window(period: Period, rules: AttributionRules) -> tuple[dt.date, dt.date]:
@@ -163,7 +171,7 @@ def _netted_lines(
     original = pl.col("allowed_cents") >= 0
     attrs = ("member_id", "service_date", "npi", "tin", "billing_npi")
     columns = [*_LINE, "allowed_cents", *attrs]
-    rows = raw.collect()
+    rows = raw.collect(engine=_ENGINE)
     # Most lines have one row: they need no grouping (a lone negative row nets to < 0 and is
     # dropped, as the grouped rule would; a lone row of zero or more is kept with its own
     # figures either way).  Only keys whose hash repeats are grouped: that is every key with
@@ -338,8 +346,8 @@ def attribute(
     rules = rules or AttributionRules()
     scope = scope or Scope()
     window = attribution_window(period, rules)
-    population = attribution_population(eligibility, period, scope).collect().lazy()
-    full_roster = roster_lines(roster).collect().lazy()
+    population = attribution_population(eligibility, period, scope).collect(engine=_ENGINE).lazy()
+    full_roster = roster_lines(roster).collect(engine=_ENGINE).lazy()
     scoped = (
         full_roster
         if scope.entities is None
@@ -353,8 +361,12 @@ def attribute(
         code_lists(rules).primary_care_codes,
     )
     # Materialised once: the plan below reads the lines twice (matches and the lines themselves).
-    lines = with_tin_from_billing_npi(netted, full_roster).collect().lazy()
-    ranked = _ranked(_competing_lines(lines, full_roster, scoped, rules), rules.method).collect().lazy()
+    lines = with_tin_from_billing_npi(netted, full_roster).collect(engine=_ENGINE).lazy()
+    ranked = (
+        _ranked(_competing_lines(lines, full_roster, scoped, rules), rules.method)
+        .collect(engine=_ENGINE)
+        .lazy()
+    )
     winners = ranked.filter(pl.col("_rank") == 0).select(
         "member_id",
         pl.col("competitor").alias("winner"),
@@ -383,7 +395,7 @@ def attribute(
     )
     if rules.use_voluntary_alignment and voluntary_alignment is not None:
         result = _apply_voluntary(result, _voluntary(voluntary_alignment, population, scoped, window[1]))
-    return result.select(ATTRIBUTION_COLUMNS).sort("member_id").collect()
+    return result.select(ATTRIBUTION_COLUMNS).sort("member_id").collect(engine=_ENGINE)
 
 
 def _apply_voluntary(result: pl.LazyFrame, voluntary: pl.LazyFrame) -> pl.LazyFrame:
