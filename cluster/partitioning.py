@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 
 from settle.engine.readers import InputFile
 from settle.engine.schemas import TABLES
-from settle.engine.validate_parse import parser_for
+from settle.engine.validate_parse import canonical_identifier_columns, parser_for
 
 __all__ = [
     "CSV_LINE_BYTES",
@@ -112,11 +112,16 @@ def claim_lines(files: Sequence[InputFile]) -> int:
     return total
 
 
-def member_ids(raw: pa.Table, table: str) -> pa.Array:
-    """The canonical member ids of a raw batch (null where missing or malformed)."""
+def member_ids(raw: pa.Table, table: str) -> pa.Array | pa.ChunkedArray:
+    """The canonical member ids of a raw batch (null where missing or malformed).  A text
+    column whose every cell is already canonical (``canonical_identifier_columns``: the usual
+    case) is its own answer, without the round trip through Polars' parse (about 0.1 s of a
+    2.36 M-line partition task)."""
     column = next(c for c in TABLES[table].columns if c.name == "member_id")
     if column.source_name not in raw.column_names:
         return pa.nulls(raw.num_rows, pa.string())
+    if canonical_identifier_columns(raw.select([column.source_name]), {column.source_name: column}):
+        return raw.column(column.source_name)
     frame = pl.from_arrow(raw.select([column.source_name]))
     assert isinstance(frame, pl.DataFrame)
     parser = parser_for(column, column.source_name, frame.schema[column.source_name])

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pyarrow as pa
-from hypothesis import given
+import pytest
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from pyarrow.fs import LocalFileSystem
 
+from settle.cluster import partitioning
 from settle.cluster.partitioning import partition_count, partitions_of, stable_hash
 from settle.cluster.plan import _row_group_runs, default_shards, input_tasks, pack
 from settle.engine.readers import InputFile
@@ -124,3 +126,35 @@ def test_row_group_runs_cover_every_group_once_in_order() -> None:
     # 10 + 10 + 80 = 100 fits, + 2 does not -> (2, 5); 2 -> (5, 6).
     runs = _row_group_runs([10, 50, 5, 5, 40, 1], task_bytes=100, file_bytes=222)
     assert runs == [(0, 1), (1, 2), (2, 5), (5, 6)]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    chunks=st.lists(
+        st.lists(
+            st.one_of(st.none(), st.sampled_from(["M1", " M1", "M2\t", "", "é", "M10"]), st.text(max_size=4))
+        ),
+        min_size=1,
+        max_size=3,
+    )
+)
+def test_partitions_of_canonical_ids_taken_as_they_are_match_the_full_parse(
+    chunks: list[list[str | None]],
+) -> None:
+    """Member ids already canonical skip the parse; either way every row lands in the partition
+    of its canonical id (the full parse's), on any chunking."""
+    raw = pa.table({"member_id": pa.chunked_array([pa.array(c, pa.string()) for c in chunks], pa.string())})
+    fast = partitions_of(raw, "medical_claim", 7)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(partitioning, "canonical_identifier_columns", lambda *_: set())
+        full = partitions_of(raw, "medical_claim", 7)
+    assert fast.tolist() == full.tolist()
+
+
+def test_partition_of_ids_already_canonical() -> None:
+    raw = pa.table({"member_id": pa.chunked_array([["M1", None], ["M0000000002"]], pa.string())})
+    assert partitions_of(raw, "medical_claim", 8).tolist() == [
+        _reference("M1") % 8,
+        0,
+        _reference("M0000000002") % 8,
+    ]
