@@ -397,9 +397,10 @@ def _map(
     empty = pa.table({"contract_id": pa.array([], pa.string())})
     if not _has_members(tables):
         return MapResult(empty, empty, 0, 0, 0, 0, 0)
-    # Polars 2.1's streaming engine panics ("assertion failed: i < self.len()", binview) in
-    # the attribution kernel's voluntary-alignment join on some shards; the in-memory engine
-    # computes the same result.  Reported to the engine's owners; remove when fixed.
+    # Polars 2.1's streaming engine panics ("assertion failed: i < self.len()", binview) on
+    # some shards; first met in the attribution kernel, which now pins the in-memory engine
+    # itself (engine/kernels/attribution.py).  The whole map step stays on the in-memory
+    # engine, as measured and tested, until the bug is fixed upstream.
     with pl.Config(engine_affinity="in-memory"):
         out = map_shard(ctx.plans, {**tables, "roster": ctx.roster}, facts)
     for name in ("attribution", "member_costs"):

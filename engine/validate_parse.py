@@ -311,7 +311,7 @@ def canonical_dictionary_columns(raw: pa.Table, columns: dict[str, Column]) -> s
             seen.add(id(dictionary))
             if c.kind == "text":  # a label: already stripped (Polars' rule, as in prep) and not empty
                 values = pl.Series(dictionary.cast(pa.string()))
-                good = pa.array([bool(((values.str.strip_chars() == values) & (values != "")).all())])
+                good = ((values.str.strip_chars() == values) & (values != "")).to_arrow()
             elif c.format == "claim_type":
                 good = pc.is_in(dictionary, value_set=pa.array(_CLAIM_TYPES))
             else:
