@@ -347,3 +347,22 @@ def test_output_is_a_polars_frame_with_arrow_types() -> None:
     schema = out.to_arrow().schema
     assert str(schema.field("winner_allowed_cents").type) == "int64"
     assert str(schema.field("winner_last_service_date").type) == "date32[day]"
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_an_entitys_overlapping_roster_rows_give_the_smallest_specialty(flip: bool) -> None:
+    # P1 is listed twice in E1 on T1, both rows covering 2024: family practice (08) and
+    # cardiology (06).  The smallest code, 06, is the matched specialty whatever the rows'
+    # order, so the line is a step-2 line; a null specialty is never preferred to a code.
+    rows = [(P1, "T1", "E1", "08", "2020-01-01", None), (P1, "T1", "E1", "06", "2020-01-01", None)]
+    blank = [(P2, "T2", "E2", None, "2020-01-01", None), (P2, "T2", "E2", "30", "2020-01-01", None)]
+    twice = roster(*(rows[::-1] if flip else rows), *(blank[::-1] if flip else blank))
+    lines = [
+        line("m1", "2024-02-01", 1000, npi=P1, tin="T1"),
+        line("m2", "2024-02-01", 1000, npi=P2, tin="T2"),
+    ]
+    elig = eligibility(("m1", "G1", "2025-01-01", "2025-12-31"), ("m2", "G1", "2025-01-01", "2025-12-31"))
+    got = {r["member_id"]: r for r in attribute(medical(*lines), twice, elig, PERIOD).iter_rows(named=True)}
+    assert (got["m1"]["entity_id"], got["m1"]["step"]) == ("E1", "step2")
+    # m2: specialty 30 (radiology, in neither list) beats the null: nothing qualifies.
+    assert (got["m2"]["entity_id"], got["m2"]["step"]) == (None, None)
