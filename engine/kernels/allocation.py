@@ -37,8 +37,23 @@ def allocate_by(
     the rows of each ``by`` group in proportion to ``weight`` by largest remainder, ties to
     the row that comes first in ``order``.  Weights must be non-negative integers.
 
-    The result's row order is not the input's (it is sorted by ``by``)."""
+    The result's row order is not the input's.
+
+    A group of one row gets its total whatever its weight (``floor(|T| * w / w)``, or the
+    equal split of one): those rows skip the arithmetic, the windows and the sort, which only
+    the groups of several rows go through (one shard's member costs: 1,384 of 63,828 members
+    have several cells; 55 -> 4 ms an allocation)."""
     keys = list(by)
+    counted = frame.with_columns(pl.len().over(keys).alias("_al_rows"))
+    lone = counted.filter(pl.col("_al_rows") == 1).with_columns(pl.col(total).cast(pl.Int64).alias(out))
+    several = _largest_remainder(counted.filter(pl.col("_al_rows") > 1), total, weight, keys, order, out)
+    return pl.concat([lone, several], how="vertical").drop("_al_rows")
+
+
+def _largest_remainder(
+    frame: pl.LazyFrame, total: str, weight: str, keys: list[str], order: Sequence[str], out: str
+) -> pl.LazyFrame:
+    """:func:`allocate_by`'s steps 1-4 on every row of ``frame``."""
     t = pl.col("_al_t")
     return (
         frame.with_columns(

@@ -125,6 +125,9 @@ def member_costs(
         completed.alias("_completed"),
         truncated.alias("_truncated"),
     )
+    # Materialised before each split: allocate_by reads its input twice (rows of lone members
+    # and of members with several cells).
+    cells = cells.collect().lazy()
     split = allocate_by(
         cells,
         total="_completed",
@@ -134,7 +137,7 @@ def member_costs(
         out="completed_cost_cents",
     )
     split = allocate_by(
-        split,
+        split.collect().lazy(),
         total="_truncated",
         weight="_weight",
         by=["member_id"],

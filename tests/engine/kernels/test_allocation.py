@@ -37,6 +37,11 @@ def test_hand_split_ties_go_to_the_earlier_row() -> None:
     }
 
 
+def test_a_group_of_one_row_gets_its_total_whatever_its_weight() -> None:
+    # Beside groups of several rows: 7 over a zero weight, -5 over 3, 0 over 9.
+    assert _split([(7, [0]), (10, [1, 1]), (-5, [3]), (0, [9])]) == {0: [7], 1: [5, 5], 2: [-5], 3: [0]}
+
+
 def test_largest_remainder_wins_over_order() -> None:
     # 10 over 1,2,4 (W=7): exact 1.43, 2.86, 5.71 -> floors 1,2,5 (8); remainders 3/7, 6/7, 5/7
     # -> the 2 cents left go to row 1 (6/7) and row 2 (5/7): 1, 3, 6.
