@@ -217,9 +217,10 @@ def entity_matches(
 ) -> pl.LazyFrame:
     """Per line (``key``, default (``claim_id``, ``claim_line_number``), with ``service_date``,
     ``npi``, ``tin``): the in-scope entity whose roster covers it on the service date (step 6
-    of the module docstring) and the matched row's specialty.  Lines matching no entity are
-    absent.  ``key`` must identify a line; a row index is the cheapest such key (hashing an
-    integer, not a claim id).
+    of the module docstring) and the matched row's specialty: one match per ``key`` value;
+    lines matching no entity are absent.  Where each row is one line (netted lines), a row
+    index is the cheapest key (hashing an integer, not a claim id); payment lines, several
+    rows a claim line, keep the default.
 
     The choice per line is the first match in (precedence, ``entity_id``, ``specialty_code``
     nulls last) order: a sort and a first-per-key, cheaper than a sort inside a group-by

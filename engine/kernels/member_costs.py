@@ -125,9 +125,6 @@ def member_costs(
         completed.alias("_completed"),
         truncated.alias("_truncated"),
     )
-    # Materialised before each split: allocate_by reads its input twice (rows of lone members
-    # and of members with several cells).
-    cells = cells.collect().lazy()
     split = allocate_by(
         cells,
         total="_completed",
@@ -137,7 +134,7 @@ def member_costs(
         out="completed_cost_cents",
     )
     split = allocate_by(
-        split.collect().lazy(),
+        split,
         total="_truncated",
         weight="_weight",
         by=["member_id"],
