@@ -43,10 +43,12 @@ from settle.engine.pipeline.plan import ContractPlan
 
 __all__ = [
     "CELL_KEYS",
+    "NO_QUALITY_RESULT",
     "Quality",
     "SettlementBatch",
     "SettlementCells",
     "combine_cells",
+    "member_months",
     "quality_by_entity",
     "settle_plans",
     "settlement_batches",
@@ -88,8 +90,12 @@ def quality_by_entity(quality: pa.Table | None, period: str) -> dict[str, Qualit
     return result
 
 
-def _mm(units: int) -> Decimal:
+def member_months(units: int) -> Decimal:
+    """Member months of a count of member-month units (exact to ``Decimal``'s precision)."""
     return Decimal(units) / MEMBER_MONTH_UNITS
+
+
+_mm = member_months
 
 
 CELL_KEYS = ("contract_id", "entity_id", "group_id")

@@ -9,6 +9,7 @@ settlement objects never leave the process that made them.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -16,9 +17,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from settle.engine.contracts.common import Settlement
+from settle.engine.contracts.models import SharedSavingsContract
+from settle.engine.contracts.shared_savings_columns import (
+    SettlementUnit,
+    settle_shared_savings_units,
+    settles_in_columns,
+)
 from settle.engine.ledger import ledger_to_table
-from settle.engine.pipeline.reduce import SettlementBatch
-from settle.engine.statement_render import render_batch
+from settle.engine.pipeline.reduce import NO_QUALITY_RESULT, SettlementBatch, member_months
+from settle.engine.statement_render import render_batch, render_step_frame
 
 __all__ = ["HEAD_COLUMNS", "RenderedSettlements", "render_settlements", "settle_batch", "statement_heads"]
 
@@ -54,5 +61,62 @@ def render_settlements(settlements: Sequence[Settlement]) -> RenderedSettlements
 
 
 def settle_batch(batch: SettlementBatch) -> RenderedSettlements:
-    """Settle ``batch`` and render it (in the process that calls it)."""
-    return render_settlements(list(batch.settle()))
+    """Settle ``batch`` and render it (in the process that calls it): column-wise where the
+    contract's kind has a column-wise settlement that covers the batch
+    (:mod:`~settle.engine.contracts.shared_savings_columns`), else statement by statement."""
+    columnar = _settle_in_columns(batch)
+    return columnar if columnar is not None else render_settlements(list(batch.settle()))
+
+
+def _settle_in_columns(batch: SettlementBatch) -> RenderedSettlements | None:
+    contract = batch.plan.contract
+    if not isinstance(contract, SharedSavingsContract) or not settles_in_columns(contract):
+        return None
+    units = _units(batch)
+    settled = None if units is None else settle_shared_savings_units(contract, units)
+    if settled is None:
+        return None
+    steps, lines = render_step_frame(settled.heads, settled.steps.steps_frame())
+    return RenderedSettlements(
+        steps, settled.ledger, lines, statement_heads(steps), len(settled.heads), settled.entries
+    )
+
+
+def _units(batch: SettlementBatch) -> list[SettlementUnit] | None:
+    """The batch's settlement units as ``SettlementBatch.settle`` makes them (``None`` where a
+    cell lacks its member months, which that refuses)."""
+    cells = batch.cells
+    entity_ids = cells["entity_id"].to_list()
+    group_ids = [str(g) for g in cells["group_id"].to_list()]
+    months = cells["member_month_units"].to_list()
+    if any(m is None for m in months):
+        return None
+    members = [m or 0 for m in cells["attributed_members"].to_list()]
+    actual = [a or 0 for a in cells["actual_cents"].to_list()]
+    quality = batch.quality_of
+    if batch.per_group:
+        units = []
+        for entity_id, group_id, m, n, a in zip(entity_ids, group_ids, months, members, actual, strict=True):
+            q = quality.get(entity_id, NO_QUALITY_RESULT)
+            units.append(
+                SettlementUnit(entity_id, group_id, int(n), member_months(m), int(a), q.score, q.met)
+            )
+        return units
+    units = []
+    rows = list(zip(entity_ids, group_ids, months, actual, strict=True))
+    for entity_id, run in itertools.groupby(rows, key=lambda r: r[0]):
+        cells_of = list(run)
+        q = quality.get(entity_id, NO_QUALITY_RESULT)
+        units.append(
+            SettlementUnit(
+                entity_id,
+                None,
+                batch.members_of.get(entity_id, 0),
+                member_months(sum(int(r[2]) for r in cells_of)),
+                sum(int(r[3]) for r in cells_of),
+                q.score,
+                q.met,
+                tuple((r[1], member_months(int(r[2]))) for r in cells_of),
+            )
+        )
+    return units
