@@ -155,7 +155,7 @@ STEP_FRAME_SCHEMA = {
 }
 """The steps of a batch of statements, one row per step, in statement then step order:
 ``_owner`` (the statement's index), the step's name, label and unit, how its figure is
-written (``_kind``, see :func:`classify_figures`), the figure as an integer (money and whole
+written (``_kind``, see :func:`figure_columns`), the figure as an integer (money and whole
 numbers), as text (the other kinds) and as a JSON fragment (the unusual kinds only)."""
 
 

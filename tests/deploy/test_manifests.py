@@ -145,18 +145,8 @@ def test_every_object_of_the_overlay_validates(render: Render, overlay: str) -> 
     kinds = {o["kind"] for o in objs}
     # What the issue lists, in both overlays.
     assert {
-        "Namespace",
-        "ServiceAccount",
-        "ConfigMap",
-        "Secret",
-        "Service",
-        "Deployment",
-        "PodDisruptionBudget",
-        "Job",
-        "Ingress",
-        "NetworkPolicy",
-        "ServiceMonitor",
-        "RayCluster",
+        "Namespace", "ServiceAccount", "ConfigMap", "Secret", "Service", "Deployment",
+        "PodDisruptionBudget", "Job", "Ingress", "NetworkPolicy", "ServiceMonitor", "RayCluster",
     } <= kinds
     failures = {
         f"{o['kind']}/{o['metadata']['name']}": errors for o in objs if (errors := validation_errors(o))

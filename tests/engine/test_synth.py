@@ -45,15 +45,8 @@ def book(tmp_path_factory: pytest.TempPathFactory) -> SynthSummary:
 
 @pytest.fixture(scope="module")
 def feed(tmp_path_factory: pytest.TempPathFactory) -> SynthSummary:
-    return generate(
-        tmp_path_factory.mktemp("feed") / "out",
-        members=MEMBERS,
-        seed=1,
-        groups=20,
-        layout="feed",
-        chunk_members=BLOCK_MEMBERS,
-        feed_file_rows=40_000,
-    )
+    return generate(tmp_path_factory.mktemp("feed") / "out", members=MEMBERS, seed=1, groups=20,
+                    layout="feed", chunk_members=BLOCK_MEMBERS, feed_file_rows=40_000)
 
 
 def _read(summary: SynthSummary, table: str) -> pa.Table:
@@ -77,13 +70,8 @@ def _col(table: pa.Table, name: str) -> list[object]:
 def _spans(elig: pa.Table) -> dict[str, list[tuple[int, int, str]]]:
     """member -> [(first day, last day, group)] of its enrollment spans."""
     spans: dict[str, list[tuple[int, int, str]]] = {}
-    rows = zip(
-        _col(elig, "member_id"),
-        _days(elig["enrollment_start_date"]).tolist(),
-        _days(elig["enrollment_end_date"]).tolist(),
-        _col(elig, "group_id"),
-        strict=True,
-    )
+    rows = zip(_col(elig, "member_id"), _days(elig["enrollment_start_date"]).tolist(),
+               _days(elig["enrollment_end_date"]).tolist(), _col(elig, "group_id"), strict=True)
     for m, s, e, g in rows:
         spans.setdefault(str(m), []).append((s, e, str(g)))
     return spans
@@ -117,11 +105,9 @@ def test_different_seed_gives_different_claims(tmp_path: Path) -> None:
 
 
 def test_feed_holds_the_same_rows_as_by_group(book: SynthSummary, feed: SynthSummary) -> None:
-    keys = {
-        "medical_claim": ["claim_id", "claim_line_number", "paid_date"],
-        "pharmacy_claim": ["claim_id", "paid_date"],
-        "eligibility": ["member_id", "enrollment_start_date"],
-    }
+    keys = {"medical_claim": ["claim_id", "claim_line_number", "paid_date"],
+            "pharmacy_claim": ["claim_id", "paid_date"],
+            "eligibility": ["member_id", "enrollment_start_date"]}
     for table, columns in keys.items():
         order = [(c, "ascending") for c in columns]
         a, b = _read(book, table).sort_by(order), _read(feed, table).sort_by(order)
@@ -156,9 +142,8 @@ def test_by_group_files_hold_only_their_groups_claims(book: SynthSummary) -> Non
         group = path.parent.name
         moved_files += path.name.startswith("moved-")
         claims = pq.read_table(path, columns=["member_id", "claim_start_date"])
-        for m, day in zip(
-            claims["member_id"].to_pylist(), _days(claims["claim_start_date"]).tolist(), strict=True
-        ):
+        for m, day in zip(claims["member_id"].to_pylist(), _days(claims["claim_start_date"]).tolist(),
+                          strict=True):
             assert [g for s, e, g in spans[m] if s <= day <= e] == [group]
     assert moved_files >= 1  # members who changed employer have rows in their new group's folder
     assert {p.parent.name for p in book.files["eligibility"]} <= set(elig["group_id"].to_pylist())
@@ -167,14 +152,8 @@ def test_by_group_files_hold_only_their_groups_claims(book: SynthSummary) -> Non
 # --- tables and documents -----------------------------------------------------------------------
 
 
-_TYPES = {
-    "id": pa.types.is_string,
-    "text": pa.types.is_string,
-    "date": pa.types.is_date32,
-    "int": pa.types.is_int64,
-    "float": pa.types.is_float64,
-    "bool": pa.types.is_boolean,
-}
+_TYPES = {"id": pa.types.is_string, "text": pa.types.is_string, "date": pa.types.is_date32,
+          "int": pa.types.is_int64, "float": pa.types.is_float64, "bool": pa.types.is_boolean}
 
 
 @pytest.mark.parametrize("table", sorted(TABLES))
@@ -256,15 +235,8 @@ def test_reversals_and_replacements(book: SynthSummary, claims: pa.Table) -> Non
     keys = Counter(zip(claims["claim_id"].to_pylist(), claims["claim_line_number"].to_pylist(), strict=True))
     assert 0 < sum(1 for n in keys.values() if n == 3) == book.replacement_lines
     # Every reversal nets against its original: same key, later paid date, negated amounts.
-    rows = sorted(
-        zip(
-            _col(claims, "claim_id"),
-            _col(claims, "claim_line_number"),
-            _days(claims["paid_date"]).tolist(),
-            allowed.tolist(),
-            strict=True,
-        )
-    )
+    rows = sorted(zip(_col(claims, "claim_id"), _col(claims, "claim_line_number"),
+                      _days(claims["paid_date"]).tolist(), allowed.tolist(), strict=True))
     for _, group in itertools.groupby(rows, key=lambda r: (r[0], r[1])):
         lines = list(group)
         if len(lines) > 1:
@@ -317,30 +289,20 @@ def test_group_sizes_are_skewed(book: SynthSummary) -> None:
     assert sizes[0] >= 4 * sizes[len(sizes) // 2]  # Zipf: the largest is many times the median
 
 
-def test_claims_stay_inside_enrollment_and_with_one_primary_care_clinician(
-    book: SynthSummary, claims: pa.Table
-) -> None:
+def test_claims_stay_inside_enrollment_and_with_one_primary_care_clinician(book: SynthSummary,
+                                                                          claims: pa.Table) -> None:
     spans = _spans(_read(book, "eligibility"))
     for m, day in zip(_col(claims, "member_id"), _days(claims["claim_start_date"]).tolist(), strict=True):
         assert any(s <= day <= e for s, e, _ in spans[str(m)])
     # Primary-care visits of a member in a year go mostly to one clinician.
     codes = {str(c) for c, _ in PC_SPECIALTIES}
     roster = _read(book, "roster")
-    pc_npis = {
-        n
-        for n, s in zip(roster["npi"].to_pylist(), roster["specialty_code"].to_pylist(), strict=True)
-        if s in codes
-    }
+    pc_npis = {n for n, s in zip(roster["npi"].to_pylist(), roster["specialty_code"].to_pylist(), strict=True)
+               if s in codes}
     start = _days(claims["claim_start_date"])
     visits: dict[tuple[str, bool], Counter[str]] = {}
-    rows = zip(
-        _col(claims, "member_id"),
-        _col(claims, "rendering_npi"),
-        _col(claims, "hcpcs_code"),
-        _col(claims, "claim_line_number"),
-        start.tolist(),
-        strict=True,
-    )
+    rows = zip(_col(claims, "member_id"), _col(claims, "rendering_npi"), _col(claims, "hcpcs_code"),
+               _col(claims, "claim_line_number"), start.tolist(), strict=True)
     for m, npi, code, line, day in rows:
         if line == 1 and code in PRIMARY_CARE_CODES and npi in pc_npis:
             visits.setdefault((str(m), day >= PERFORMANCE[0]), Counter())[str(npi)] += 1
@@ -407,17 +369,10 @@ def test_clean_book_passes_validation(tmp_path: Path) -> None:
         assert table.counts.read == summary.rows[name], name
 
 
-@pytest.mark.parametrize(
-    ("options", "option"),
-    [
-        ({"members": 99}, "members"),
-        ({"seed": -1}, "seed"),
-        ({"layout": "sorted"}, "layout"),
-        ({"bad_rows": -1}, "bad_rows"),
-        ({"groups": 0}, "groups"),
-        ({"chunk_members": 0}, "chunk_members"),
-    ],
-)
+@pytest.mark.parametrize(("options", "option"), [
+    ({"members": 99}, "members"), ({"seed": -1}, "seed"), ({"layout": "sorted"}, "layout"),
+    ({"bad_rows": -1}, "bad_rows"), ({"groups": 0}, "groups"), ({"chunk_members": 0}, "chunk_members"),
+])
 def test_invalid_options_name_the_option(tmp_path: Path, options: dict[str, object], option: str) -> None:
     kwargs: dict[str, object] = {"members": 300, "seed": 1, **options}
     with pytest.raises(SynthOptionError, match=option) as info:
@@ -462,9 +417,8 @@ def test_padded_ids() -> None:
 
 @given(st.lists(st.integers(1, 9), min_size=1, max_size=30), st.integers(1, 5))
 @settings(max_examples=25, deadline=None)
-def test_stream_writer_bytes_do_not_depend_on_how_rows_arrive(
-    tmp_path_factory: pytest.TempPathFactory, sizes: list[int], file_rows: int
-) -> None:
+def test_stream_writer_bytes_do_not_depend_on_how_rows_arrive(tmp_path_factory: pytest.TempPathFactory,
+                                                              sizes: list[int], file_rows: int) -> None:
     table = pa.table({"x": pa.array(np.arange(sum(sizes)))})
     outputs = []
     starts = np.cumsum([0, *sizes[:-1]])

@@ -40,16 +40,8 @@ def test_benchmark_forms() -> None:
     assert isinstance(c, SharedSavingsContract)
     assert c.terms.benchmark == FixedBenchmark(pmpm=Decimal("612.4"))
     w = parse_contract(
-        _ss(
-            benchmark={
-                "baseline_years": [
-                    {"pmpm": 560, "weight": 0.1},
-                    {"pmpm": 575, "weight": 0.3},
-                    {"pmpm": 590, "weight": 0.6},
-                ],
-                "trend": 0.03,
-            }
-        ),
+        _ss(benchmark={"baseline_years": [{"pmpm": 560, "weight": 0.1}, {"pmpm": 575, "weight": 0.3},
+                                          {"pmpm": 590, "weight": 0.6}], "trend": 0.03}),
         "c.yaml",
     )
     assert isinstance(w, SharedSavingsContract) and isinstance(w.terms.benchmark, WeightedBaseline)
@@ -57,23 +49,12 @@ def test_benchmark_forms() -> None:
 
 def test_full_withhold_document() -> None:
     doc = {
-        "id": "wh-1",
-        "kind": "withhold",
-        "name": "Partners in progress",
+        "id": "wh-1", "kind": "withhold", "name": "Partners in progress",
         "period": {"start": "2025-01-01", "end": "2025-12-31", "runout_months": 3},
-        "scope": {"groups": ["G1", "G2"], "entities": "all"},
-        "settle_per": "entity_group",
-        "terms": {
-            "withhold_rate": 0.05,
-            "interest_rate": 0.04,
-            "settlement_date": "2026-06-30",
-            "earn_back": {
-                "tiers": [
-                    {"min_score": 0.5, "earned_fraction": 0.5},
-                    {"min_score": 0.8, "earned_fraction": 1.0},
-                ]
-            },
-        },
+        "scope": {"groups": ["G1", "G2"], "entities": "all"}, "settle_per": "entity_group",
+        "terms": {"withhold_rate": 0.05, "interest_rate": 0.04, "settlement_date": "2026-06-30",
+                  "earn_back": {"tiers": [{"min_score": 0.5, "earned_fraction": 0.5},
+                                          {"min_score": 0.8, "earned_fraction": 1.0}]}},
     }
     (c,) = parse_contracts([doc], "c.yaml")
     assert isinstance(c, WithholdContract)
@@ -94,7 +75,8 @@ def test_full_withhold_document() -> None:
         ({"id": "x", "terms": {}}, "kind", ["missing"]),
         ({**_ss(), "settle_per": "group"}, "settle_per", ["'entity' or 'entity_group'"]),
         ({**_ss(), "cost": {"truncation": {"amount": -1}}}, "cost.truncation.amount", ["greater than 0"]),
-        (_ss(benchmark={"baseline_years": [{"pmpm": 1, "weight": 0.5}]}), "terms.benchmark", ["add up to 1"]),
+        (_ss(benchmark={"baseline_years": [{"pmpm": 1, "weight": 0.5}]}), "terms.benchmark",
+         ["add up to 1"]),
     ],
 )
 def test_errors_name_field_and_allowed_values(doc: dict[str, Any], field: str, words: list[str]) -> None:

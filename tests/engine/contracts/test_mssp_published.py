@@ -44,75 +44,36 @@ from settle.engine.whatif import read_aggregates, whatif
 MSSP_DIR = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "mssp"
 FILES = {"PY2014": "PY2014_SSP_ACO_PUF.csv", "PY2018": "PY2018_SSP_ACO_PUF.csv"}
 
-_COMMON: dict[str, Any] = {
-    "quality_mode": "scale",
-    "sequestration": 0.02,
-    "first_dollar": True,
-    "min_savings_rate": "mssp_sliding",
-}
+_COMMON: dict[str, Any] = {"quality_mode": "scale", "sequestration": 0.02, "first_dollar": True,
+                           "min_savings_rate": "mssp_sliding"}
 TRACKS: dict[str, dict[str, Any]] = {
-    "track_1": {
-        "id": "mssp-track-1",
-        "kind": "shared_savings",
-        "terms": {**_COMMON, "risk": "one_sided", "sharing_rate": 0.5, "savings_cap": 0.10},
-    },
-    "track_2": {
-        "id": "mssp-track-2",
-        "kind": "shared_savings",
-        "terms": {
-            **_COMMON,
-            "risk": "two_sided",
-            "sharing_rate": 0.6,
-            "savings_cap": 0.15,
-            "loss_sharing_rate": "one_minus_final",
-            "loss_rate_ceiling": 0.6,
-            "loss_cap": 0.10,
-        },
-    },
-    "track_3": {
-        "id": "mssp-track-3",
-        "kind": "shared_savings",
-        "terms": {
-            **_COMMON,
-            "risk": "two_sided",
-            "sharing_rate": 0.75,
-            "savings_cap": 0.20,
-            "loss_sharing_rate": "one_minus_final",
-            "loss_rate_floor": 0.40,
-            "loss_rate_ceiling": 0.75,
-            "loss_rate_if_quality_failed": 0.75,
-            "loss_cap": 0.15,
-        },
-    },
-    "track_1_plus": {
-        "id": "mssp-track-1-plus",
-        "kind": "shared_savings",
-        "terms": {
-            **_COMMON,
-            "risk": "two_sided",
-            "sharing_rate": 0.5,
-            "savings_cap": 0.10,
-            "loss_sharing_rate": 0.30,
-            "loss_cap": 0.04,
-        },
-    },
+    "track_1": {"id": "mssp-track-1", "kind": "shared_savings",
+                "terms": {**_COMMON, "risk": "one_sided", "sharing_rate": 0.5, "savings_cap": 0.10}},
+    "track_2": {"id": "mssp-track-2", "kind": "shared_savings",
+                "terms": {**_COMMON, "risk": "two_sided", "sharing_rate": 0.6, "savings_cap": 0.15,
+                          "loss_sharing_rate": "one_minus_final", "loss_rate_ceiling": 0.6,
+                          "loss_cap": 0.10}},
+    "track_3": {"id": "mssp-track-3", "kind": "shared_savings",
+                "terms": {**_COMMON, "risk": "two_sided", "sharing_rate": 0.75, "savings_cap": 0.20,
+                          "loss_sharing_rate": "one_minus_final", "loss_rate_floor": 0.40,
+                          "loss_rate_ceiling": 0.75, "loss_rate_if_quality_failed": 0.75, "loss_cap": 0.15}},
+    "track_1_plus": {"id": "mssp-track-1-plus", "kind": "shared_savings",
+                     "terms": {**_COMMON, "risk": "two_sided", "sharing_rate": 0.5, "savings_cap": 0.10,
+                               "loss_sharing_rate": 0.30, "loss_cap": 0.04}},
 }
 SHARING = {k: Decimal(str(v["terms"]["sharing_rate"])) for k, v in TRACKS.items()}
 TRACK_COLUMNS = {  # file's track flag column -> track
-    "Track1": "track_1",
-    "Track2": "track_2",
-    "Current_Track_1": "track_1",
-    "Current_Track_2": "track_2",
-    "Current_Track_3": "track_3",
+    "Track1": "track_1", "Track2": "track_2",
+    "Current_Track_1": "track_1", "Current_Track_2": "track_2", "Current_Track_3": "track_3",
     "Current_Track_1_Plus": "track_1_plus",
 }
 
 # Rows that do not match, with the reason (each checked by hand against the file).
 KNOWN_MISMATCHES = {
     ("PY2014", "A80939"): "P4R ACO published with FinalShareRate 0 (incomplete quality reporting); the 2014 "
-    "file has no Met_QPS column to say the standard was not met",
+                          "file has no Met_QPS column to say the standard was not met",
     ("PY2014", "A23913"): "P4R ACO published with FinalShareRate 0 (incomplete quality reporting); the 2014 "
-    "file has no Met_QPS column to say the standard was not met",
+                          "file has no Met_QPS column to say the standard was not met",
 }
 
 
@@ -179,13 +140,8 @@ def _settle(rows: list[Row], tmp_path: Path, *, with_msr: bool = True) -> dict[s
             writer.writerow(columns)
             writer.writerows([[r.values[c] for c in columns] for r in mine])
         result = whatif(doc, read_aggregates(path), source=str(path))
-        out.update(
-            zip(
-                result.column("entity_id").to_pylist(),
-                result.column("settlement_cents").to_pylist(),
-                strict=True,
-            )
-        )
+        out.update(zip(result.column("entity_id").to_pylist(), result.column("settlement_cents").to_pylist(),
+                       strict=True))
     return out
 
 
