@@ -12,7 +12,7 @@ exclude each other may be declared one branch after the other).
 :meth:`StatementColumns.steps_frame` gives the rows that
 :func:`~settle.engine.statement_render.render_step_frame` renders, byte for byte the rows of
 the same statements made step by step (the figures written by
-:func:`~settle.engine.statement_render.figure_columns`).
+:func:`~settle.engine.statement_frame.figure_columns`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import numpy as np
 import polars as pl
 
 from settle.engine.statement import Unit
-from settle.engine.statement_render import JSON_PREFIX, STEP_FRAME_SCHEMA, figure_columns, step_json_prefix
+from settle.engine.statement_frame import JSON_PREFIX, STEP_FRAME_SCHEMA, figure_columns, step_json_prefix
 
 __all__ = ["StatementColumns", "StepSlot"]
 

@@ -1,10 +1,10 @@
 """Rendering many statements at once: the steps table (``statements.parquet``) and the JSON
 text (``statements.json``) of a job's statements.
 
-Both come from one pass over the steps in Python that only sorts each figure into a column
-(money and whole numbers stay integers, decimals become their text, anything unusual gets its
-exact text and JSON right away); the dollar texts, the JSON of each step and each statement,
-and the joins are then computed column-wise by Polars.  The JSON is byte for byte
+Both come from the statements' steps frame (:mod:`.statement_frame`: one pass over the steps
+in Python that only sorts each figure into a column, or a contract's own columns); the dollar
+texts, the JSON of each step and each statement, and the joins are then computed column-wise
+by Polars.  The JSON is byte for byte
 ``json.dumps(statement.as_dict(), separators=(",", ":"))``, one statement per line of one
 array (property-tested against ``json.dumps`` with arbitrary text, numbers and units).
 
@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -28,36 +26,27 @@ import polars as pl
 import pyarrow as pa
 
 from settle.engine.money import cents_to_str, cents_to_str_expr
-from settle.engine.statement import (
-    STATEMENT_STEPS_SCHEMA,
-    Statement,
-    Step,
-    Unit,
-    _decimal_text,
-    _display,
+from settle.engine.statement import STATEMENT_STEPS_SCHEMA, Statement
+from settle.engine.statement_frame import (
+    JSON_PREFIX,
+    KIND_DECIMAL,
+    KIND_FLAG,
+    KIND_MONEY,
+    KIND_STRING,
+    KIND_WHOLE,
+    StatementHeads,
+    statement_steps,
 )
 
 __all__ = [
     "CHUNK",
-    "JSON_PREFIX",
-    "STEP_FRAME_SCHEMA",
-    "StatementHeads",
-    "figure_columns",
     "json_array",
     "render_batch",
     "render_statements",
     "render_step_frame",
     "statements_to_json",
     "statements_to_table",
-    "step_json_prefix",
 ]
-
-_MONEY_UNITS = ("usd", "usd_pmpm")
-# How a step's figure is written (see _classify): money in cents, a whole number, a decimal's
-# text (quoted in JSON), a flag (true / false), a string (its JSON by json.dumps of each
-# distinct one), or anything else (a text and a JSON fragment computed in Python).
-_MONEY, _WHOLE, _DECIMAL, _FLAG, _STRING, _OTHER = 0, 1, 2, 3, 4, 5
-_LIMIT = 1 << 62  # integers beyond this are written by Python (no Int64 overflow in Polars)
 
 
 CHUNK = 8_192
@@ -99,7 +88,7 @@ def render_batch(statements: Sequence[Statement]) -> tuple[pa.Table, str]:
 
 
 def _of(statements: Sequence[Statement]) -> _Steps:
-    return _Steps(StatementHeads.of(statements), _statement_steps(statements))
+    return _Steps(StatementHeads.of(statements), statement_steps(statements))
 
 
 def json_array(batches: Iterable[str]) -> Iterator[str]:
@@ -113,135 +102,6 @@ def json_array(batches: Iterable[str]) -> Iterator[str]:
         yield ("[\n" if first else ",\n") + text
         first = False
     yield "[]\n" if first else "\n]\n"
-
-
-@dataclass(frozen=True)
-class StatementHeads:
-    """The fields of a batch's statements other than their steps, one entry per statement."""
-
-    contract_id: Sequence[str]
-    kind: Sequence[str]
-    entity_id: Sequence[str]
-    group_id: Sequence[str | None]
-    period: Sequence[str | None]
-    payment_stream: Sequence[str]
-    amount_cents: Sequence[int]
-
-    @classmethod
-    def of(cls, statements: Sequence[Statement]) -> StatementHeads:
-        return cls(
-            [st.contract_id for st in statements],
-            [st.kind for st in statements],
-            [st.entity_id for st in statements],
-            [st.group_id for st in statements],
-            [st.period for st in statements],
-            [st.payment_stream for st in statements],
-            [st.amount_cents for st in statements],
-        )
-
-    def __len__(self) -> int:
-        return len(self.amount_cents)
-
-
-STEP_FRAME_SCHEMA = {
-    "_owner": pl.Int64,
-    "step": pl.String,
-    "label": pl.String,
-    "unit": pl.String,
-    "_kind": pl.Int8,
-    "_whole": pl.Int64,
-    "_text": pl.String,
-    "_fragment": pl.String,
-}
-"""The steps of a batch of statements, one row per step, in statement then step order:
-``_owner`` (the statement's index), the step's name, label and unit, how its figure is
-written (``_kind``, see :func:`figure_columns`), the figure as an integer (money and whole
-numbers), as text (the other kinds) and as a JSON fragment (the unusual kinds only)."""
-
-
-JSON_PREFIX = "_json_prefix"
-"""An optional column of a steps frame: each step's JSON up to its value (:func:`step_json_prefix`),
-given by a caller that knows it for many steps at once."""
-
-
-def step_json_prefix(name: str, label: str, unit: str) -> str:
-    """A step's JSON up to its value, as ``json.dumps`` writes ``Step.as_dict``'s keys."""
-    return f'{{"name":{json.dumps(name)},"label":{json.dumps(label)},"unit":{json.dumps(unit)},"value":'
-
-
-def figure_columns(values: Sequence[Any], unit: Unit) -> pl.DataFrame:
-    """The ``_kind``, ``_whole``, ``_text`` and ``_fragment`` columns (:data:`STEP_FRAME_SCHEMA`)
-    of the figures ``values`` of steps of one ``unit``, written as :meth:`Step.as_dict` writes
-    each.  Figures all of one type are done a column at a time; a mixture, one at a time."""
-    n = len(values)
-    types = set(map(type, values))
-    kind: int | None = None
-    whole: Sequence[Any] | None = None
-    texts: Sequence[Any] | None = None
-    if types == {int} and (n == 0 or (min(values) > -_LIMIT and max(values) < _LIMIT)):
-        kind, whole = (_MONEY if unit in _MONEY_UNITS else _WHOLE), values
-    elif types == {Decimal}:
-        # Equal decimals have one text (trailing zeros are dropped), and most decimal steps
-        # repeat a few values (the terms' rates): each distinct value is written once.
-        text_of = {v: _decimal_text(v) for v in set(values)}
-        kind, texts = _DECIMAL, [text_of[v] for v in values]
-    elif types == {bool} and unit not in _MONEY_UNITS:
-        kind, texts = _FLAG, ["true" if v else "false" for v in values]
-    elif types == {str}:
-        kind, texts = _STRING, values
-    if kind is None:
-        steps = [Step("", "", v, unit) for v in values]
-        kinds = [_classify(v, unit) for v in values]
-        return pl.DataFrame(
-            {
-                "_kind": kinds,
-                "_whole": [st.value if k <= _WHOLE else None for st, k in zip(steps, kinds, strict=True)],
-                "_text": [_text(st, k) for st, k in zip(steps, kinds, strict=True)],
-                "_fragment": [
-                    _value_json(st) if k == _OTHER else None for st, k in zip(steps, kinds, strict=True)
-                ],
-            },
-            schema={c: STEP_FRAME_SCHEMA[c] for c in ("_kind", "_whole", "_text", "_fragment")},
-        )
-    return pl.DataFrame(
-        {
-            "_kind": pl.Series([kind], dtype=pl.Int8).new_from_index(0, n),
-            "_whole": pl.Series(whole, dtype=pl.Int64)
-            if whole is not None
-            else pl.repeat(None, n, dtype=pl.Int64, eager=True),
-            "_text": pl.Series(texts, dtype=pl.String)
-            if texts is not None
-            else pl.repeat(None, n, dtype=pl.String, eager=True),
-            "_fragment": pl.repeat(None, n, dtype=pl.String, eager=True),
-        }
-    )
-
-
-def _statement_steps(statements: Sequence[Statement]) -> pl.DataFrame:
-    """The :data:`STEP_FRAME_SCHEMA` frame of ``statements``."""
-    # One list per column, each by a comprehension (much cheaper than one loop appending to
-    # all of them); only figures of the unusual kinds have their JSON written here.
-    steps = [step for st in statements for step in st.steps]
-    counts = [len(st.steps) for st in statements]
-    kinds = [_classify(step.value, step.unit) for step in steps]
-    whole = [step.value if kind <= _WHOLE else None for step, kind in zip(steps, kinds, strict=True)]
-    texts = [_text(step, kind) for step, kind in zip(steps, kinds, strict=True)]
-    fragments = [
-        _value_json(step) if kind == _OTHER else None for step, kind in zip(steps, kinds, strict=True)
-    ]
-    return pl.DataFrame(
-        {
-            "_owner": np.repeat(np.arange(len(counts), dtype=np.int64), np.asarray(counts, dtype=np.int64)),
-            "step": [step.name for step in steps],
-            "label": [step.label for step in steps],
-            "unit": [step.unit for step in steps],
-            "_kind": kinds,
-            "_whole": whole,
-            "_text": texts,
-            "_fragment": fragments,
-        },
-        schema=STEP_FRAME_SCHEMA,
-    )
 
 
 def render_step_frame(heads: StatementHeads, steps: pl.DataFrame) -> tuple[pa.Table, str]:
@@ -267,9 +127,9 @@ class _Steps:
         )
         kind = pl.col("_kind")
         self.frame = self.frame.with_columns(
-            pl.when(kind == _MONEY)
+            pl.when(kind == KIND_MONEY)
             .then(cents_to_str_expr(pl.col("_whole")))
-            .when(kind == _WHOLE)
+            .when(kind == KIND_WHOLE)
             .then(pl.col("_whole").cast(pl.String))
             .otherwise(pl.col("_text"))
             .alias("value")
@@ -301,18 +161,18 @@ class _Steps:
         """The statements' JSON, one per line, joined by ``",\\n"`` (no brackets)."""
         kind = pl.col("_kind")
         value = (
-            pl.when(kind == _MONEY)
+            pl.when(kind == KIND_MONEY)
             .then(
                 pl.concat_str(
                     pl.lit('"'), pl.col("value"), pl.lit('","cents":'), pl.col("_whole").cast(pl.String)
                 )
             )
-            .when(kind.is_in([_WHOLE, _FLAG]))
+            .when(kind.is_in([KIND_WHOLE, KIND_FLAG]))
             .then(pl.col("value"))
-            .when(kind == _DECIMAL)
+            .when(kind == KIND_DECIMAL)
             .then(pl.concat_str(pl.lit('"'), pl.col("value"), pl.lit('"')))
-            .when(kind == _STRING)
-            .then(_json_text(self.frame.filter(kind == _STRING), "value"))
+            .when(kind == KIND_STRING)
+            .then(_json_text(self.frame.filter(kind == KIND_STRING), "value"))
             .otherwise(pl.col("_fragment"))
         )
         if JSON_PREFIX in self.frame.columns:
@@ -380,43 +240,6 @@ class _Steps:
         )
         body: str = lines["line"].str.join(",\n").item()
         return body
-
-
-def _classify(value: Any, unit: str) -> int:
-    """Which of the ways ``value`` is written (the branches of ``Step.as_dict``)."""
-    kind = type(value)
-    if kind is int and -_LIMIT < value < _LIMIT:
-        return _MONEY if unit in _MONEY_UNITS else _WHOLE
-    if kind is Decimal:
-        return _DECIMAL
-    if kind is str:
-        return _STRING
-    if kind is bool and unit not in _MONEY_UNITS:
-        return _FLAG
-    return _OTHER
-
-
-def _text(step: Step, kind: int) -> str | None:
-    """The printed figure of a step not printed column-wise (``Step.display``)."""
-    if kind <= _WHOLE:
-        return None
-    if kind == _DECIMAL:
-        return _decimal_text(step.value)  # type: ignore[arg-type]
-    if kind == _FLAG:
-        return "true" if step.value else "false"
-    if kind == _STRING:
-        return step.value  # type: ignore[return-value]
-    return _display(step.value, step.unit)
-
-
-def _value_json(step: Step) -> str:
-    """The JSON after ``"value":`` of a step of the unusual kinds (``Step.as_dict``'s branches)."""
-    v = step.value
-    if step.unit in _MONEY_UNITS and isinstance(v, int):
-        return f'"{cents_to_str(v)}","cents":{json.dumps(v)}'
-    if isinstance(v, bool | int):
-        return json.dumps(v)
-    return json.dumps(step.display())
 
 
 def _json_int(v: int) -> str:

@@ -34,7 +34,7 @@ from settle.engine.ledger import LEDGER_SCHEMA, entity_account, group_account, s
 from settle.engine.money import cents_to_decimal, round_cents
 from settle.engine.statement import RATE_PLACES
 from settle.engine.statement_columns import StatementColumns
-from settle.engine.statement_render import StatementHeads
+from settle.engine.statement_frame import StatementHeads
 
 __all__ = ["ColumnarSettlements", "SettlementUnit", "settle_shared_savings_units", "settles_in_columns"]
 

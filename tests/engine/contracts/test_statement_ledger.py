@@ -22,7 +22,8 @@ from settle.engine.ledger import (
     totals_table,
     transfer,
 )
-from settle.engine.statement import Statement, StatementBuilder, Step, _step_rows, statements_to_csv
+from settle.engine.statement import Statement, StatementBuilder, Step, Unit, _step_rows, statements_to_csv
+from settle.engine.statement_frame import figure_columns, statement_steps
 from settle.engine.statement_render import (
     json_array,
     render_batch,
@@ -199,3 +200,22 @@ def test_statements_rendered_in_batches_and_framed_are_the_whole_rendering(
     rendered = [render_batch(batch) for batch in batches]
     assert "".join(json_array(text for _, text in rendered)) == statements_to_json(statements)
     assert pa.concat_tables(table for table, _ in rendered).equals(statements_to_table(statements))
+
+
+@given(
+    st.one_of(
+        st.lists(_VALUES, max_size=6),  # mixed kinds: written one at a time
+        st.lists(st.integers(min_value=-(10**20), max_value=10**20), max_size=6),
+        st.lists(st.decimals(allow_nan=False, allow_infinity=False, places=4), max_size=6),
+        st.lists(st.booleans(), max_size=6),
+        st.lists(_TEXT, max_size=6),
+    ),
+    _UNITS,
+)
+def test_a_column_of_figures_is_written_as_the_figures_one_by_one(values: list[object], unit: Unit) -> None:
+    # A contract settled column-wise hands each step's figures over as one column; they must be
+    # written exactly as the same figures on Step objects are.
+    figures = tuple(Step("s", "l", v, unit) for v in values)  # type: ignore[arg-type]
+    steps = statement_steps([Statement("c", "k", "e", None, None, "p", figures, 0)])
+    columns = ["_kind", "_whole", "_text", "_fragment"]
+    assert figure_columns(values, unit).select(columns).equals(steps.select(columns))
