@@ -9,11 +9,12 @@ its steps per unit: each step's figures go straight into a column
 (46,313 statements in 11 batches, one process, one thread) settling and rendering took 2.2-3.3
 CPU-s this way against 6.1-8.1 CPU-s statement by statement (``docs/performance.md``).
 
-It covers the settlements a job makes of a shared-savings contract with a fixed benchmark PMPM
-and no risk adjustment (:func:`settles_in_columns`); any other contract, and any batch with a
-unit the step-by-step engine would refuse (a benchmark that is not positive, a missing quality
-score under ``quality_mode: scale``, negative member months, a score outside [0, 1]), is left
-to the step-by-step engine (``None``), which then settles it or raises its error.  The
+It covers the settlements a job makes of a shared-savings contract, whatever its benchmark and
+risk adjustment (:func:`settles_in_columns`; the benchmark's steps are
+:mod:`.benchmark_columns`); any batch with a unit the step-by-step engine would refuse (a
+benchmark that is not positive, no computed baseline, missing risk scores, a missing quality
+score under ``quality_mode: scale``, negative member months, a score outside [0, 1]) is left to
+the step-by-step engine (``None``), which then raises its error.  The
 invariants :func:`settle_contract` checks hold by construction here: one entry per group part
 of a non-zero amount, whose sum is the amount (:func:`~settle.engine.ledger.split_across_groups`).
 """
@@ -26,8 +27,9 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 import pyarrow as pa
 
+from settle.engine.contracts.benchmark_columns import BenchmarkColumns, BenchmarkInputs, Refused
 from settle.engine.contracts.common import period_text
-from settle.engine.contracts.models import FixedBenchmark, SharedSavingsContract
+from settle.engine.contracts.models import SharedSavingsContract
 from settle.engine.contracts.mssp import mssp_sliding_rate
 from settle.engine.contracts.shared_savings import payment_stream
 from settle.engine.ledger import LEDGER_SCHEMA, entity_account, group_account, split_across_groups
@@ -52,11 +54,15 @@ class SettlementUnit:
     entity_id: str
     group_id: str | None
     attributed_members: int
-    member_months: Decimal
     actual_cents: int
     quality_score: Decimal | None
     met_quality_standard: bool
+    benchmark: BenchmarkInputs
     weights: tuple[tuple[str, Decimal], ...] = ()
+
+    @property
+    def member_months(self) -> Decimal:
+        return self.benchmark.member_months
 
 
 @dataclass(frozen=True)
@@ -70,24 +76,22 @@ class ColumnarSettlements:
 
 
 def settles_in_columns(contract: object) -> bool:
-    """Whether :func:`settle_shared_savings_units` covers ``contract``."""
-    return (
-        isinstance(contract, SharedSavingsContract)
-        and isinstance(contract.terms.benchmark, FixedBenchmark)
-        and not contract.risk.adjust
-    )
+    """Whether :func:`settle_shared_savings_units` covers ``contract`` (a shared-savings contract
+    with a benchmark in its terms: a job's units never carry a given benchmark expenditure)."""
+    return isinstance(contract, SharedSavingsContract) and contract.terms.benchmark is not None
 
 
-def _refused(unit: SettlementUnit, quality_counts: bool, scaled: bool) -> bool:
-    """Whether the step-by-step engine raises for ``unit`` (``EntityAggregates``' checks, the
-    scale mode's missing score)."""
+def _check(unit: SettlementUnit, mode: str) -> None:
+    """:class:`Refused` where the step-by-step engine raises for ``unit`` before its benchmark
+    (``EntityAggregates``' checks, the scale mode's missing score, a negative count)."""
     score = unit.quality_score
-    return (
+    if (
         unit.member_months < 0
         or (score is not None and not (0 <= score <= 1))
-        or (quality_counts and scaled and score is None)
+        or (mode == "scale" and score is None)
         or unit.attributed_members < 0
-    )
+    ):
+        raise Refused("the step-by-step engine refuses this unit")
 
 
 def settle_shared_savings_units(
@@ -96,23 +100,19 @@ def settle_shared_savings_units(
     """The settlements of ``units`` under ``contract`` (``None``: left to the step-by-step engine)."""
     if not settles_in_columns(contract):
         return None
-    terms = contract.terms
-    bench = terms.benchmark
-    assert isinstance(bench, FixedBenchmark)
-    mode = terms.quality_mode
-    if any(_refused(u, mode != "none", mode == "scale") for u in units):
+    try:
+        return _settle(contract, units)
+    except Refused:
         return None
-    pmpm = round_cents(bench.pmpm)
-    pmpm_dollars = cents_to_decimal(pmpm)
-    if any(round_cents(pmpm_dollars * u.member_months) <= 0 for u in units):
-        return None  # AggregatesError from the step-by-step engine
 
+
+def _settle(contract: SharedSavingsContract, units: Sequence[SettlementUnit]) -> ColumnarSettlements:
+    terms = contract.terms
+    mode = terms.quality_mode
     c = StatementColumns()
     s_members = c.slot("attributed_members", "Attributed members", "count")
     s_months = c.slot("member_months", "Member months", "member_months")
-    s_source = c.slot("benchmark_source", "Benchmark source", "text")
-    s_pmpm = c.slot("benchmark_pmpm", "Benchmark PMPM (terms)", "usd_pmpm")
-    s_b = c.slot("benchmark_expenditure", "Benchmark expenditure B = benchmark PMPM × member months", "usd")
+    benchmark = BenchmarkColumns(c, contract)
     s_a = c.slot("actual_expenditure", "Actual expenditure A", "usd")
     s_g = c.slot("gross_savings", "Gross savings (losses) G = B − A", "usd")
     s_r = c.slot("savings_rate", "Savings rate r = G / B", "rate")
@@ -130,11 +130,10 @@ def settle_shared_savings_units(
     ledger = _Ledger(contract.id, period_text(contract.period))
     amounts: list[int] = []
     for i, u in enumerate(units):
+        _check(u, mode)
         s_members.add(i, u.attributed_members)
         s_months.add(i, u.member_months)
-        s_source.add(i, "fixed PMPM in the terms")
-        s_pmpm.add(i, pmpm)
-        b = s_b.add(i, round_cents(pmpm_dollars * u.member_months))
+        b = benchmark.publish(i, u.benchmark)
         a = s_a.add(i, int(u.actual_cents))
         g = s_g.add(i, b - a)
         r = s_r.add(i, (Decimal(g) / Decimal(b)).quantize(_RATE_QUANTUM, rounding=ROUND_HALF_EVEN))

@@ -12,10 +12,13 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 
+import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from settle.engine.contracts.benchmark_columns import BenchmarkInputs
 from settle.engine.contracts.common import Settlement
 from settle.engine.contracts.models import SharedSavingsContract
 from settle.engine.contracts.shared_savings_columns import (
@@ -23,6 +26,7 @@ from settle.engine.contracts.shared_savings_columns import (
     settle_shared_savings_units,
     settles_in_columns,
 )
+from settle.engine.kernels.risk import RISK_SCALE
 from settle.engine.ledger import ledger_to_table
 from settle.engine.pipeline.reduce import NO_QUALITY_RESULT, SettlementBatch, member_months
 from settle.engine.statement_render import render_batch, render_step_frame
@@ -93,30 +97,41 @@ def _units(batch: SettlementBatch) -> list[SettlementUnit] | None:
         return None
     members = [m or 0 for m in cells["attributed_members"].to_list()]
     actual = [a or 0 for a in cells["actual_cents"].to_list()]
-    quality = batch.quality_of
-    if batch.per_group:
-        units = []
-        for entity_id, group_id, m, n, a in zip(entity_ids, group_ids, months, members, actual, strict=True):
-            q = quality.get(entity_id, NO_QUALITY_RESULT)
-            units.append(
-                SettlementUnit(entity_id, group_id, int(n), member_months(m), int(a), q.score, q.met)
-            )
-        return units
-    units = []
-    rows = list(zip(entity_ids, group_ids, months, actual, strict=True))
-    for entity_id, run in itertools.groupby(rows, key=lambda r: r[0]):
-        cells_of = list(run)
+    # The risk sums (performance and baseline), read only where the contract risk-adjusts.
+    risk = ("rw", "rmm", "brw", "brmm")
+    adjust = batch.plan.contract.risk.adjust
+    sums = (
+        list(zip(*(_zeros(cells, c) for c in risk), strict=True)) if adjust else [(0, 0, 0, 0)] * cells.height
+    )
+    quality, baseline = batch.quality_of, batch.baseline_of
+
+    def unit(entity_id: str, group_id: str | None, rows: list[int], members: int) -> SettlementUnit:
         q = quality.get(entity_id, NO_QUALITY_RESULT)
-        units.append(
-            SettlementUnit(
-                entity_id,
-                None,
-                batch.members_of.get(entity_id, 0),
-                member_months(sum(int(r[2]) for r in cells_of)),
-                sum(int(r[3]) for r in cells_of),
-                q.score,
-                q.met,
-                tuple((r[1], member_months(int(r[2]))) for r in cells_of),
-            )
+        rw, rmm, brw, brmm = (sum(sums[r][k] for r in rows) for k in range(4))
+        inputs = BenchmarkInputs(
+            member_months(sum(int(months[r]) for r in rows)),
+            baseline.get(entity_id),
+            _mean(rw, rmm) if adjust else None,
+            _mean(brw, brmm) if adjust else None,
         )
-    return units
+        weights = (
+            () if group_id is not None else tuple((group_ids[r], member_months(int(months[r]))) for r in rows)
+        )
+        return SettlementUnit(
+            entity_id, group_id, members, sum(int(actual[r]) for r in rows), q.score, q.met, inputs, weights
+        )
+
+    if batch.per_group:
+        return [unit(e, group_ids[r], [r], int(members[r])) for r, e in enumerate(entity_ids)]
+    runs = itertools.groupby(range(len(entity_ids)), key=lambda r: entity_ids[r])
+    return [unit(e, None, list(rows), batch.members_of.get(e, 0)) for e, rows in runs]
+
+
+def _zeros(cells: pl.DataFrame, column: str) -> list[int]:
+    """``column``'s integers, nulls as 0 (``reduce._sum`` leaves nulls out)."""
+    return [int(v) if v is not None else 0 for v in cells[column].to_list()]
+
+
+def _mean(weighted: int, units: int) -> Decimal | None:
+    """``reduce._mean_score``: a member-month-weighted mean score from integer sums."""
+    return None if units == 0 else Decimal(weighted) / (Decimal(units) * RISK_SCALE)

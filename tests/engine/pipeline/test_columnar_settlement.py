@@ -5,6 +5,7 @@ cells; batches it does not cover go to the step-by-step engine, errors included.
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -15,7 +16,7 @@ from hypothesis import strategies as st
 
 from settle.engine.contracts.models import SharedSavingsContract, parse_contract
 from settle.engine.contracts.shared_savings_columns import settle_shared_savings_units
-from settle.engine.errors import AggregatesError
+from settle.engine.errors import AggregatesError, SettleError
 from settle.engine.kernels.member_months import MEMBER_MONTH_UNITS
 from settle.engine.pipeline.plan import ContractPlan
 from settle.engine.pipeline.reduce import Quality, SettlementBatch
@@ -28,8 +29,24 @@ _RATES = st.decimals(min_value=0, max_value=1, places=3)
 
 @st.composite
 def _terms(draw: st.DrawFn) -> dict[str, Any]:
+    pmpm = str(draw(st.decimals(min_value=1, max_value=2000, places=3)))
+    trend = {"trend": str(draw(st.decimals(min_value="-0.1", max_value="0.2", places=3)))}
+    trend["trend_years"] = draw(st.integers(min_value=0, max_value=3))
+    benchmark = draw(
+        st.sampled_from(
+            [
+                {"pmpm": pmpm},
+                {"baseline_pmpm": pmpm, **trend},
+                {
+                    "baseline_years": [{"pmpm": pmpm, "weight": "0.6"}, {"pmpm": "380.5", "weight": "0.4"}],
+                    **trend,
+                },
+                {"computed": True, **trend},
+            ]
+        )
+    )
     terms: dict[str, Any] = {
-        "benchmark": {"pmpm": str(draw(st.decimals(min_value=1, max_value=2000, places=2)))},
+        "benchmark": benchmark,
         "risk": draw(st.sampled_from(["one_sided", "two_sided"])),
         "min_savings_rate": draw(st.one_of(_RATES.map(str), st.just("mssp_sliding"))),
         "sharing_rate": str(draw(_RATES)),
@@ -57,10 +74,18 @@ def _terms(draw: st.DrawFn) -> dict[str, Any]:
 def _batches(draw: st.DrawFn) -> SettlementBatch:
     per = draw(st.sampled_from(["entity", "entity_group"]))
     terms = draw(_terms())
-    pmpm = Decimal(terms["benchmark"]["pmpm"])
+    bench = terms["benchmark"]
+    pmpm = Decimal(bench.get("pmpm", bench.get("baseline_pmpm", "400")))
+    risk: dict[str, Any] = {"adjust": draw(st.booleans())}
+    if draw(st.booleans()):
+        risk["growth_cap"] = str(draw(st.decimals(min_value=0, max_value="0.1", places=3)))
     contract = parse_contract(
-        {"id": "ss", "kind": "shared_savings", "settle_per": per, "terms": terms}, "test"
+        {"id": "ss", "kind": "shared_savings", "settle_per": per, "terms": terms, "risk": risk}, "test"
     )
+    # Risk sums (score x member-month units, and the units scored): sometimes none, which the
+    # step-by-step engine refuses when the contract adjusts.
+    scored = st.integers(min_value=0, max_value=10**6)
+    score_sums = st.tuples(st.integers(min_value=0, max_value=3 * 10**6 * 10_000), scored)
     entities = draw(st.lists(st.sampled_from(["E1", "E2", "E3", "E 4"]), min_size=1, max_size=4, unique=True))
     rows = []
     for entity in sorted(entities):
@@ -79,7 +104,7 @@ def _batches(draw: st.DrawFn) -> SettlementBatch:
                     "actual_cents": int(
                         pmpm * 100 * months * draw(st.decimals(min_value="0.5", max_value="1.5", places=3))
                     ),
-                    **_NO_RISK,
+                    **dict(zip(_NO_RISK, (*draw(score_sums), *draw(score_sums)), strict=True)),
                 }
             )
     scores = st.one_of(st.none(), st.decimals(min_value=0, max_value=1, places=4))
@@ -89,6 +114,12 @@ def _batches(draw: st.DrawFn) -> SettlementBatch:
             e: q if q.score is not None else Quality(Decimal("0.5"), q.met) for e, q in quality.items()
         }
     members = {e: draw(st.integers(min_value=0, max_value=30_000)) for e in entities}
+    # Computed baselines for most entities (one without is refused by both engines).
+    baselines = {
+        e: draw(st.decimals(min_value=1, max_value=2000, places=6))
+        for e in entities
+        if draw(st.integers(0, 9))
+    }
     cells = pl.DataFrame(
         rows,
         schema={
@@ -100,7 +131,8 @@ def _batches(draw: st.DrawFn) -> SettlementBatch:
             **dict.fromkeys(_NO_RISK, pl.Int64),
         },
     )
-    return SettlementBatch(ContractPlan(contract, None, "2025"), cells, members, quality, None, None, {})  # type: ignore[arg-type]
+    plan = ContractPlan(contract, None, "2025")  # type: ignore[arg-type]
+    return SettlementBatch(plan, cells, members, quality, None, None, baselines)
 
 
 def _same(got: Any, want: Any) -> None:
@@ -117,8 +149,16 @@ def test_columns_give_the_step_by_step_engines_rows(batch: SettlementBatch) -> N
     contract = batch.plan.contract
     assert isinstance(contract, SharedSavingsContract)
     units = _units(batch)
-    assert units is not None and settle_shared_savings_units(contract, units) is not None  # covered
-    _same(settle_batch(batch), render_settlements(list(batch.settle())))
+    assert units is not None
+    try:
+        want = render_settlements(list(batch.settle()))
+    except SettleError as refused:  # a unit the engine refuses: not settled column-wise either
+        assert settle_shared_savings_units(contract, units) is None
+        with pytest.raises(type(refused), match=re.escape(str(refused))):
+            settle_batch(batch)
+        return
+    assert settle_shared_savings_units(contract, units) is not None  # covered column-wise
+    _same(settle_batch(batch), want)
 
 
 def _one(terms: dict[str, Any], **cell: Any) -> SettlementBatch:
