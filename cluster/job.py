@@ -24,7 +24,6 @@ whose provenance names the files).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
@@ -40,6 +39,7 @@ import polars as pl
 import pyarrow as pa
 
 from settle.cluster import plan as cluster_plan
+from settle.cluster.checksums import InputChecksums
 from settle.cluster.outputs import OutputWriter
 from settle.cluster.partitioning import PARTITION_LINES, claim_lines, partition_count
 from settle.cluster.plan import MEMBER_TABLES, InputTask, JobPlan, default_shards, input_tasks, pack
@@ -85,16 +85,6 @@ class JobOutcome:
     output: str
     result: JobResult
     manifest: dict[str, Any]
-
-
-def _checksum(file: InputFile) -> tuple[int, str]:
-    digest = hashlib.sha256()
-    size = 0
-    with file.filesystem.open_input_stream(file.path) as stream:
-        while chunk := stream.read(1 << 22):
-            size += len(chunk)
-            digest.update(chunk)
-    return size, digest.hexdigest()
 
 
 def _work_dir(out: str) -> Path:
@@ -144,6 +134,23 @@ def run_job(
     tracker.enter("plan")
     plans = contract_plans(job)
     files = {t: list_input_files(job.input_paths(t)) for t in sorted(job.inputs)}
+    checksums = InputChecksums(files)
+    try:
+        return _run(job, out, tracker, plans, files, checksums, shards, partition_lines)
+    finally:
+        checksums.cancel()  # when the job failed; a finished job has taken them
+
+
+def _run(
+    job: JobDocument,
+    out: str | Path,
+    tracker: ProgressTracker,
+    plans: list[Any],
+    files: dict[str, list[InputFile]],
+    checksums: InputChecksums,
+    shards: int | None,
+    partition_lines: int,
+) -> JobOutcome:
     lines = claim_lines(files["medical_claim"])
     partitions = partition_count(lines, partition_lines)
     wanted = shards if shards is not None else default_shards(lines)
@@ -172,7 +179,7 @@ def run_job(
             validated, mapped = _run_on_ray(ctx, plan, files, count, tracker)
         else:
             validated, mapped = _run_here(ctx, plan, tracker)
-        return _finish(job, out, work, plans, broadcast, files, plan, validated, mapped, tracker)
+        return _finish(job, out, work, plans, broadcast, files, plan, validated, mapped, tracker, checksums)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -280,19 +287,20 @@ def _finish(
     validated: list[ValidateResult],
     mapped: list[MapResult],
     tracker: ProgressTracker,
+    checksums: InputChecksums,
 ) -> JobOutcome:
     """Reduce, settle and publish.  The member-level outputs (attribution, member costs,
-    rejects) and the inputs' checksums need no settlement: a second thread writes them while
-    this one settles and writes the statements and the ledger (Parquet writing and hashing
-    release the GIL, settling holds it), so the ``write`` stage is left with waiting for that
-    thread and publishing."""
-    tracker.enter("reduce")
-    pools, baselines = combine_figures(mapped)
-    figures = member_cost_cells(work)
+    rejects) need no settlement: a second thread writes them, from the start of the reduce,
+    while this one reduces, settles and writes the statements and the ledger (Parquet writing
+    releases the GIL, settling holds it), so the ``write`` stage is left with waiting for that
+    thread and the inputs' checksums (:mod:`~settle.cluster.checksums`) and publishing."""
     writer = OutputWriter(str(out))
     try:
         with ThreadPoolExecutor(1, thread_name_prefix="settle-outputs") as background:
-            written = background.submit(_write_member_level, writer, work, plan, broadcast, files)
+            written = background.submit(_write_member_level, writer, work, plan, broadcast)
+            tracker.enter("reduce")
+            pools, baselines = combine_figures(mapped)
+            figures = member_cost_cells(work)
             tracker.enter("settle")
             result = _settle(
                 job,
@@ -309,12 +317,12 @@ def _finish(
                 on_ray=plan.partition_stage,
             )
             tracker.enter("write")
-            inputs = written.result()
+            written.result()
         manifest = {
             "job": job.name,
             "settle_version": __version__,
             "period": job.period.model_dump(mode="json"),
-            "inputs": inputs,
+            "inputs": checksums.result(),
             "contracts": [p.contract.model_dump(mode="json") for p in plans],
             "counts": result.counts,
             "plan": plan.as_dict(),
@@ -410,9 +418,8 @@ def _write_member_level(
     work: Path,
     plan: JobPlan,
     broadcast: dict[str, TableValidation],
-    files: dict[str, list[InputFile]],
-) -> dict[str, list[dict[str, Any]]]:
-    """Write attribution, member costs and rejects from the work folder; the inputs' checksums.
+) -> None:
+    """Write attribution, member costs and rejects from the work folder.
 
     The raw pieces and validated rows (most of the work folder: about 70 bytes a claim line)
     are no longer needed once every shard is mapped, so they are removed here first, while the
@@ -424,15 +431,3 @@ def _write_member_level(
         writer.write_parquet_parts(name, schema, parts)
     shared = concat_rejects(tv.rejects for tv in broadcast.values())
     writer.write_parquet_parts("rejects", REJECTS_SCHEMA, rejects_parts(work, plan.partitions, shared))
-    return _inputs(files)
-
-
-def _inputs(files: dict[str, list[InputFile]]) -> dict[str, list[dict[str, Any]]]:
-    listed: dict[str, list[dict[str, Any]]] = {}
-    for table in sorted(files):
-        entries = []
-        for f in files[table]:
-            size, sha = _checksum(f)
-            entries.append({"path": f.display, "bytes": size, "sha256": sha})
-        listed[table] = entries
-    return listed
