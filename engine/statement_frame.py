@@ -125,17 +125,8 @@ def figure_columns(values: Sequence[Any], unit: Unit) -> pl.DataFrame:
     elif types == {str}:
         kind, texts = KIND_STRING, values
     if kind is None:
-        steps = [Step("", "", v, unit) for v in values]
-        kinds = [classify_figure(v, unit) for v in values]
         return pl.DataFrame(
-            {
-                "_kind": kinds,
-                "_whole": [st.value if k <= KIND_WHOLE else None for st, k in zip(steps, kinds, strict=True)],
-                "_text": [_text(st, k) for st, k in zip(steps, kinds, strict=True)],
-                "_fragment": [
-                    value_json(st) if k == KIND_OTHER else None for st, k in zip(steps, kinds, strict=True)
-                ],
-            },
+            _written_one_by_one([Step("", "", v, unit) for v in values]),
             schema={c: STEP_FRAME_SCHEMA[c] for c in ("_kind", "_whole", "_text", "_fragment")},
         )
     return pl.DataFrame(
@@ -154,29 +145,33 @@ def figure_columns(values: Sequence[Any], unit: Unit) -> pl.DataFrame:
 
 def statement_steps(statements: Sequence[Statement]) -> pl.DataFrame:
     """The :data:`STEP_FRAME_SCHEMA` frame of ``statements``."""
-    # One list per column, each by a comprehension (much cheaper than one loop appending to
-    # all of them); only figures of the unusual kinds have their JSON written here.
     steps = [step for st in statements for step in st.steps]
     counts = [len(st.steps) for st in statements]
-    kinds = [classify_figure(step.value, step.unit) for step in steps]
-    whole = [step.value if kind <= KIND_WHOLE else None for step, kind in zip(steps, kinds, strict=True)]
-    texts = [_text(step, kind) for step, kind in zip(steps, kinds, strict=True)]
-    fragments = [
-        value_json(step) if kind == KIND_OTHER else None for step, kind in zip(steps, kinds, strict=True)
-    ]
     return pl.DataFrame(
         {
             "_owner": np.repeat(np.arange(len(counts), dtype=np.int64), np.asarray(counts, dtype=np.int64)),
             "step": [step.name for step in steps],
             "label": [step.label for step in steps],
             "unit": [step.unit for step in steps],
-            "_kind": kinds,
-            "_whole": whole,
-            "_text": texts,
-            "_fragment": fragments,
+            **_written_one_by_one(steps),
         },
         schema=STEP_FRAME_SCHEMA,
     )
+
+
+def _written_one_by_one(steps: Sequence[Step]) -> dict[str, list[Any]]:
+    """The ``_kind``, ``_whole``, ``_text`` and ``_fragment`` columns of ``steps``, figure by
+    figure.  One list per column, each by a comprehension (much cheaper than one loop
+    appending to all of them); only figures of the unusual kinds have their JSON written."""
+    kinds = [classify_figure(step.value, step.unit) for step in steps]
+    return {
+        "_kind": kinds,
+        "_whole": [step.value if k <= KIND_WHOLE else None for step, k in zip(steps, kinds, strict=True)],
+        "_text": [_text(step, k) for step, k in zip(steps, kinds, strict=True)],
+        "_fragment": [
+            value_json(step) if k == KIND_OTHER else None for step, k in zip(steps, kinds, strict=True)
+        ],
+    }
 
 
 def classify_figure(value: Any, unit: str) -> int:

@@ -117,9 +117,10 @@ class _Steps:
 
     def __init__(self, heads: StatementHeads, steps: pl.DataFrame) -> None:
         self.heads = heads
-        owner = steps["_owner"].to_numpy()
-        # The first row of each statement's steps (they are consecutive), for the step numbers.
-        starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]]) if len(owner) else owner
+        owner = self.owner = steps["_owner"].to_numpy()
+        # The first row of each statement's steps (they are consecutive), for the step numbers
+        # and the JSON lines.
+        starts = self.starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]]) if len(owner) else owner
         sizes = np.diff(np.r_[starts, len(owner)])
         first_row = np.repeat(starts, sizes)
         self.frame = steps.with_columns(
@@ -205,8 +206,7 @@ class _Steps:
         ]
         if self.frame.height == 0:
             return ",\n".join(text + "]}" for text in head_texts)
-        owner = self.frame["_owner"].to_numpy()
-        starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+        owner, starts = self.owner, self.starts
         if len(starts) != len(head_texts) or not (owner[starts] == np.arange(len(starts))).all():
             return self._json_lines_grouped(step_json, head_texts)
         # Every statement has steps: each step's JSON, its statement's head before the first

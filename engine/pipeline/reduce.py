@@ -48,6 +48,7 @@ __all__ = [
     "SettlementBatch",
     "SettlementCells",
     "combine_cells",
+    "mean_score",
     "member_months",
     "quality_by_entity",
     "settle_plans",
@@ -93,9 +94,6 @@ def quality_by_entity(quality: pa.Table | None, period: str) -> dict[str, Qualit
 def member_months(units: int) -> Decimal:
     """Member months of a count of member-month units (exact to ``Decimal``'s precision)."""
     return Decimal(units) / MEMBER_MONTH_UNITS
-
-
-_mm = member_months
 
 
 CELL_KEYS = ("contract_id", "entity_id", "group_id")
@@ -226,7 +224,7 @@ def _baseline_pmpms(baselines: pl.DataFrame, contract_id: str) -> dict[str, Deci
         .agg(pl.col("baseline_cost_cents").sum(), pl.col("baseline_member_month_units").sum())
     )
     return {
-        entity: Decimal(int(cost)) / 100 / _mm(int(units))
+        entity: Decimal(int(cost)) / 100 / member_months(int(units))
         for entity, cost, units in rows.iter_rows()
         if units
     }
@@ -414,11 +412,13 @@ def _sum(rows: list[dict[str, Any]], column: str) -> int:
     return sum(int(r[column]) for r in rows if r[column] is not None)
 
 
-def _mean_score(rows: list[dict[str, Any]], weighted: str, units: str) -> Decimal | None:
+def mean_score(weighted: int, units: int) -> Decimal | None:
     """An exact member-month-weighted mean score from integer sums (None without scored months)."""
-    if _sum(rows, units) == 0:
-        return None
-    return Decimal(_sum(rows, weighted)) / (Decimal(_sum(rows, units)) * RISK_SCALE)
+    return None if units == 0 else Decimal(weighted) / (Decimal(units) * RISK_SCALE)
+
+
+def _mean_score(rows: list[dict[str, Any]], weighted: str, units: str) -> Decimal | None:
+    return mean_score(_sum(rows, weighted), _sum(rows, units))
 
 
 def _settle_unit(
@@ -438,10 +438,12 @@ def _settle_unit(
     groups = [str(r["group_id"]) for r in rows]
     q = quality_of.get(entity_id, NO_QUALITY_RESULT)
     premium = None if premium_of is None else sum(premium_of.get((entity_id, g), 0) for g in groups)
-    weights = tuple(GroupWeight(str(r["group_id"]), _mm(int(r["member_month_units"]))) for r in rows)
+    weights = tuple(
+        GroupWeight(str(r["group_id"]), member_months(int(r["member_month_units"]))) for r in rows
+    )
     agg = EntityAggregates(
         entity_id=entity_id,
-        member_months=_mm(_sum(rows, "member_month_units")),
+        member_months=member_months(_sum(rows, "member_month_units")),
         actual_cents=_sum(rows, "actual_cents"),
         attributed_members=_sum(rows, "attributed_members") if entity_members is None else entity_members,
         group_id=groups[0] if per_group else None,

@@ -12,7 +12,6 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 
 import polars as pl
 import pyarrow as pa
@@ -24,11 +23,9 @@ from settle.engine.contracts.models import SharedSavingsContract
 from settle.engine.contracts.shared_savings_columns import (
     SettlementUnit,
     settle_shared_savings_units,
-    settles_in_columns,
 )
-from settle.engine.kernels.risk import RISK_SCALE
 from settle.engine.ledger import ledger_to_table
-from settle.engine.pipeline.reduce import NO_QUALITY_RESULT, SettlementBatch, member_months
+from settle.engine.pipeline.reduce import NO_QUALITY_RESULT, SettlementBatch, mean_score, member_months
 from settle.engine.statement_render import render_batch, render_step_frame
 
 __all__ = ["HEAD_COLUMNS", "RenderedSettlements", "render_settlements", "settle_batch", "statement_heads"]
@@ -74,7 +71,7 @@ def settle_batch(batch: SettlementBatch) -> RenderedSettlements:
 
 def _settle_in_columns(batch: SettlementBatch) -> RenderedSettlements | None:
     contract = batch.plan.contract
-    if not isinstance(contract, SharedSavingsContract) or not settles_in_columns(contract):
+    if not isinstance(contract, SharedSavingsContract):
         return None
     units = _units(batch)
     settled = None if units is None else settle_shared_savings_units(contract, units)
@@ -111,8 +108,8 @@ def _units(batch: SettlementBatch) -> list[SettlementUnit] | None:
         inputs = BenchmarkInputs(
             member_months(sum(int(months[r]) for r in rows)),
             baseline.get(entity_id),
-            _mean(rw, rmm) if adjust else None,
-            _mean(brw, brmm) if adjust else None,
+            mean_score(rw, rmm) if adjust else None,
+            mean_score(brw, brmm) if adjust else None,
         )
         weights = (
             () if group_id is not None else tuple((group_ids[r], member_months(int(months[r]))) for r in rows)
@@ -131,7 +128,3 @@ def _zeros(cells: pl.DataFrame, column: str) -> list[int]:
     """``column``'s integers, nulls as 0 (``reduce._sum`` leaves nulls out)."""
     return [int(v) if v is not None else 0 for v in cells[column].to_list()]
 
-
-def _mean(weighted: int, units: int) -> Decimal | None:
-    """``reduce._mean_score``: a member-month-weighted mean score from integer sums."""
-    return None if units == 0 else Decimal(weighted) / (Decimal(units) * RISK_SCALE)
