@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from settle.cluster.partitioning import keyed_partitions, partitions_of
 from settle.cluster.plan import InputTask
@@ -141,7 +142,8 @@ def _split(batch: pa.Table, parts: np.ndarray) -> Iterator[tuple[int, pa.Table, 
     # numpy sorts 16-bit keys stably by radix (1M rows: 4 ms, against 36 ms for int64 keys).
     keys = parts.astype(np.uint16) if len(parts) and int(parts.max()) < (1 << 16) else parts
     order = pa.array(np.argsort(keys, kind="stable"))
-    taken = batch.set_column(at, "_source_file", indices).take(order).combine_chunks()
+    # The order is a permutation of the rows: no index needs its bounds checked.
+    taken = pc.take(batch.set_column(at, "_source_file", indices), order, boundscheck=False).combine_chunks()
     source = pa.DictionaryArray.from_arrays(taken.column(at).chunk(0), dictionary)
     taken = taken.set_column(at, PROVENANCE_FIELDS[0], source)
     counts = np.bincount(parts, minlength=1)
