@@ -37,6 +37,7 @@ import pyarrow.compute as pc
 from settle.cluster.partitioning import keyed_partitions, partitions_of
 from settle.cluster.plan import InputTask
 from settle.cluster.spill import SUFFIX, read_partition, read_spill, write_partitioned, write_spill
+from settle.cluster.spill_decimals import narrow_decimals, restore_decimals
 from settle.cluster.task_codes import TaskCodes, compact_dictionaries
 from settle.engine.errors import SettleSystemError
 from settle.engine.pipeline.plan import ContractPlan
@@ -244,7 +245,8 @@ def _split_files(
     splitting has a fixed cost per batch (about 9 ms for each small file split alone).
 
     With ``codes``, Parquet code columns are read as dictionaries and come out as ``int32``
-    indices into the task's dictionaries (:meth:`TaskCodes.encode`)."""
+    indices into the task's dictionaries (:meth:`TaskCodes.encode`), and decimal columns as
+    their unscaled ``int64`` values (:func:`~settle.cluster.spill_decimals.narrow_decimals`)."""
 
     # One dictionary for the task's files, shared by every batch (see _split).
     names = pa.array([f.display for f in files], pa.string())
@@ -268,7 +270,7 @@ def _split_files(
 
     for batch in coalesce_batches(raw(), SPLIT_ROWS):
         if codes is not None:
-            batch = codes.encode(batch)
+            batch = narrow_decimals(codes.encode(batch))
         parts = partitions_of(batch, table, ctx.partitions)
         # Split at most SPLIT_ROWS rows at a time: the take that groups rows by partition
         # reads each column in as many interleaved runs as there are partitions, which stays
@@ -295,9 +297,10 @@ class _Source:
                 folder = Path(self.ctx.work) / "pieces" / table
                 self._pieces[table] = sorted(folder.glob(f"*{SUFFIX}")) if folder.exists() else []
             # Code columns stay dictionaries: validation reads them as text (check_rows_frame),
-            # each batch's cut to the values its rows use (see task_codes).
+            # each batch's cut to the values its rows use (see task_codes); decimals travel as
+            # int64 and are restored (spill_decimals).
             found = (read_partition(path, p) for path in self._pieces[table])
-            return [compact_dictionaries(rows) for rows in found if rows is not None]
+            return [restore_decimals(compact_dictionaries(rows)) for rows in found if rows is not None]
         if table not in self._direct:
             split: dict[int, list[pa.Table]] = {}
             for q, part, _ in _split_files(self.ctx, table, self.ctx.files.get(table, []), None, [0]):
