@@ -34,7 +34,7 @@ import pyarrow.parquet as pq
 
 from benchmarks import suites
 from benchmarks.books import DEFAULT_DATA, ensure_book
-from benchmarks.machine import git_commit, load_average, machine_facts
+from benchmarks.machine import fresh_memory_seconds_per_gb, git_commit, load_average, machine_facts
 from benchmarks.results import DEFAULT_RESULTS, append_result, redraw
 from benchmarks.scaling import PARTS, growth
 
@@ -82,7 +82,7 @@ def run_size(args: argparse.Namespace, members: int, chosen: set[str]) -> dict[s
     record: dict[str, Any] = {
         "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "git": git_commit(_REPO),
-        "machine": machine_facts(),
+        "machine": {**machine_facts(), "fresh_memory_seconds_per_gb_before": fresh_memory_seconds_per_gb()},
         "load_average_before": load_average(),
         "repeat": args.repeat,
     }
@@ -113,6 +113,7 @@ def run_size(args: argparse.Namespace, members: int, chosen: set[str]) -> dict[s
     }
     record["figures"] = figures
     record["load_average_after"] = load_average()
+    record["machine"]["fresh_memory_seconds_per_gb_after"] = fresh_memory_seconds_per_gb()
     return record
 
 

@@ -24,7 +24,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-__all__ = ["TreeMemory", "git_commit", "load_average", "machine_facts", "process_tree"]
+__all__ = [
+    "TreeMemory",
+    "fresh_memory_seconds_per_gb",
+    "git_commit",
+    "load_average",
+    "machine_facts",
+    "process_tree",
+]
 
 _PROC = Path("/proc")
 
@@ -44,6 +51,32 @@ def git_commit(repo: Path) -> dict[str, Any]:
 
 def load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
+
+
+def fresh_memory_seconds_per_gb(size: int = 256 << 20) -> float:
+    """CPU seconds this process spends per GB (10^9 bytes) touching memory it has never
+    used: a new anonymous mapping of ``size`` bytes, one byte written per 4 KiB page, so the
+    time is the page faults and the zeroing of the pages.
+
+    On a bare machine this is about 0.1-0.3 s/GB.  On a virtual machine that hands freed
+    memory back to its host (the benchmark machine: a Firecracker guest with a balloon device
+    reporting free pages) a page the host has taken back costs a fault in the host as well,
+    and the probe reads 1-2.5 s/GB after a few seconds idle (0.2 s/GB when the pages were
+    freed a moment before).  Every job writes gigabytes of new pages (pieces, buffers, the
+    outputs), so this figure moves Settle's and the references' times from hour to hour; it is
+    recorded with each run (``machine.fresh_memory_seconds_per_gb_before`` / ``_after``) so
+    that runs can be told apart by it (docs/performance.md, fifteenth session)."""
+    import mmap
+    import time
+
+    import numpy as np
+
+    start = time.process_time()
+    with mmap.mmap(-1, size) as block:
+        pages = np.frombuffer(block, dtype=np.uint8)
+        pages[::4096] = 1
+        del pages
+    return round((time.process_time() - start) * 1e9 / size, 3)
 
 
 def machine_facts() -> dict[str, Any]:

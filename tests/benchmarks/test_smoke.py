@@ -3,8 +3,8 @@
 Checks that the DuckDB and the Polars references give exactly Settle's entity x employer
 table, with the truncation cap lowered to $2,000 so that the cap bites and the largest-remainder
 split across a member's groups is exercised; that the stages run shard by shard and their
-written member costs give the same table; and that the PNG renderer
-writes a valid PNG.
+written member costs give the same table; that the PNG renderer
+writes a valid PNG; and that the fresh-memory probe recorded with each run measures something.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import pytest
 
 from benchmarks.books import ensure_book, reference_job
 from benchmarks.e2e import e2e_table
+from benchmarks.machine import fresh_memory_seconds_per_gb
 from benchmarks.plot import render_png, run_labels, throughput_series
 from benchmarks.ref_duckdb import duckdb_reference
 from benchmarks.ref_polars import polars_reference
@@ -94,3 +95,8 @@ def test_plot_writes_a_png_of_the_asked_size(tmp_path: Path) -> None:
     assert path.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     image = matplotlib.image.imread(path)
     assert image.shape[:2] == (200, 320)
+
+
+def test_fresh_memory_probe_times_the_pages_it_touches() -> None:
+    small = fresh_memory_seconds_per_gb(16 << 20)
+    assert 0 < small < 100  # CPU seconds per GB: zero would mean no page was touched
