@@ -42,7 +42,15 @@ from settle.cluster import plan as cluster_plan
 from settle.cluster.checksums import InputChecksums
 from settle.cluster.outputs import OutputWriter
 from settle.cluster.partitioning import PARTITION_LINES, claim_lines, partition_count
-from settle.cluster.plan import MEMBER_TABLES, InputTask, JobPlan, default_shards, input_tasks, pack
+from settle.cluster.plan import (
+    MEMBER_TABLES,
+    InputTask,
+    JobPlan,
+    default_shards,
+    input_tasks,
+    largest_first,
+    pack,
+)
 from settle.cluster.progress import ProgressCallback, ProgressTracker
 from settle.cluster.reduce import (
     combine_counts,
@@ -243,12 +251,14 @@ def _run_on_ray(
     plan.partition_tasks = len(tasks)
     tracker.enter("partition", shards_total=len(tasks))
 
-    def partitioned(i: int, result: tuple[dict[int, int], int]) -> None:
-        tracker.shard_done(result[1] if tasks[i].table == "medical_claim" else 0)
+    submitted = largest_first(tasks)
 
-    pieces = gather([partition_task.remote(ctx_ref, t) for t in tasks], partitioned)
+    def partitioned(i: int, result: tuple[dict[int, int], int]) -> None:
+        tracker.shard_done(result[1] if submitted[i].table == "medical_claim" else 0)
+
+    pieces = gather([partition_task.remote(ctx_ref, t) for t in submitted], partitioned)
     per_partition: Counter[int] = Counter()
-    for task, (rows, _) in zip(tasks, pieces, strict=True):
+    for task, (rows, _) in zip(submitted, pieces, strict=True):
         if task.table == "medical_claim":
             per_partition.update(rows)
     lines = [per_partition[p] for p in range(ctx.partitions)]

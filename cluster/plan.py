@@ -34,6 +34,7 @@ __all__ = [
     "JobPlan",
     "default_shards",
     "input_tasks",
+    "largest_first",
     "pack",
 ]
 
@@ -54,6 +55,7 @@ class InputTask:
     index: int
     files: tuple[InputFile, ...]
     row_groups: tuple[int, int] | None = None
+    size: int = 0  # estimated bytes of input it reads (for the order tasks are submitted in)
 
 
 @dataclass
@@ -122,25 +124,34 @@ def input_tasks(
     run: list[InputFile] = []
     run_bytes = 0
 
-    def add(files: tuple[InputFile, ...], groups: tuple[int, int] | None = None) -> None:
-        tasks.append(InputTask(table, first + len(tasks), files, groups))
+    def add(files: tuple[InputFile, ...], size: int, groups: tuple[int, int] | None = None) -> None:
+        tasks.append(InputTask(table, first + len(tasks), files, groups, size))
 
     for f, size in zip(files, sizes, strict=True):
         if size > task_bytes and f.format == "parquet" and row_groups is not None:
             if run:
-                add(tuple(run))
+                add(tuple(run), run_bytes)
                 run, run_bytes = [], 0
-            for span in _row_group_runs([b for _, b in row_groups(f)], task_bytes * 2 // 3, size):
-                add((f,), span)
+            group_bytes = [b for _, b in row_groups(f)]
+            scale = size / max(sum(group_bytes), 1)
+            for span in _row_group_runs(group_bytes, task_bytes * 2 // 3, size):
+                add((f,), round(sum(group_bytes[span[0] : span[1]]) * scale), span)
             continue
         if run and run_bytes + size > task_bytes:
-            add(tuple(run))
+            add(tuple(run), run_bytes)
             run, run_bytes = [], 0
         run.append(f)
         run_bytes += size
     if run:
-        add(tuple(run))
+        add(tuple(run), run_bytes)
     return tasks
+
+
+def largest_first(tasks: Sequence[InputTask]) -> list[InputTask]:
+    """``tasks`` in the order to submit them: the largest first (ties in their own order), so
+    that the stage does not end with one big task running alone while the other workers idle.
+    The order changes nothing in the outputs: every task's pieces are named by its index."""
+    return sorted(tasks, key=lambda t: -t.size)
 
 
 def _row_group_runs(group_bytes: Sequence[int], task_bytes: int, file_bytes: int) -> list[tuple[int, int]]:

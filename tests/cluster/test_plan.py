@@ -10,7 +10,7 @@ from pyarrow.fs import LocalFileSystem
 
 from settle.cluster import partitioning
 from settle.cluster.partitioning import partition_count, partitions_of, stable_hash
-from settle.cluster.plan import _row_group_runs, default_shards, input_tasks, pack
+from settle.cluster.plan import _row_group_runs, default_shards, input_tasks, largest_first, pack
 from settle.engine.readers import InputFile
 
 _MASK = (1 << 64) - 1
@@ -116,6 +116,10 @@ def test_small_files_are_grouped_and_a_big_parquet_file_is_cut_into_row_group_ru
         (8, ["c"], None),
         (9, ["huge.csv"], None),
     ]
+    # Sizes: the files' bytes; a row-group run's share of its file (62.5 rounded to even).
+    assert [t.size for t in tasks] == [60, 62, 62, 62, 62, 30, 500]
+    # Submitted largest first, equal sizes in their own order.
+    assert [t.index for t in largest_first(tasks)] == [9, 4, 5, 6, 7, 3, 8]
 
 
 def test_row_group_runs_cover_every_group_once_in_order() -> None:
