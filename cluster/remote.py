@@ -39,19 +39,27 @@ _T = TypeVar("_T")
 # a thread per core, two tasks on a 2-core machine ran four busy threads (1M-member job: 66.2 s
 # -> 61.4 s with one thread each).  Ray already limits Arrow's pool, through OMP_NUM_THREADS.
 #
-# The two allocators (Arrow's mimalloc, Polars' jemalloc) keep freed pages for 10 s instead of
-# handing them back to the kernel at once: a task allocates and frees gigabytes in big buffers,
-# and every page handed back was faulted in and zeroed again by the kernel on the next
-# allocation (perf: a fifth of a partition task's CPU was kernel time, most of it zeroing
-# pages).  On the 200,000-member book, one thread: a shard's validate + map 10.5 s -> 8.0 s
-# (kernel time 2.4 -> 0.8 s, minor faults 0.51 M -> 0.21 M), peak RSS 1.10 -> 1.19 GB.  After
-# 10 s without use the pages go back, so an idle long-lived worker does not keep its peak.
+# The allocators keep freed memory instead of handing it back to the kernel at once: a task
+# allocates and frees gigabytes in big buffers, and every page handed back is faulted in and
+# zeroed again on the next allocation; on this project's virtual machines (whose balloon
+# returns freed guest pages to the host) that costs 1-2.5 CPU-s a GB (docs/performance.md).
+# Arrow's mimalloc and Polars' jemalloc keep freed pages for 60 s (their decay is gradual: with
+# 10 s, a steady share was purged between one task and the next); glibc (numpy, Python
+# objects) serves allocations up to 32 MB from its heap rather than from fresh mappings and
+# trims the heap only above 256 MB free.  Warm 1M-member job, second runs, alternated: kernel
+# time of the partition + validate stages 5.3-5.4 -> 2.5-3.1 CPU-s, wall 17.42 / 19.02 ->
+# 16.76 / 17.54 s (before that, 10 s instead of none, 200,000-member book: a shard's
+# validate + map 10.5 -> 8.0 s).  The price: mimalloc purges only when the thread that
+# allocated calls it again, so an idle worker keeps what it held at its last task's end
+# (1M-member job: 730 MB a worker three minutes after the job, against 340 MB with 10 s).
 ALLOCATOR_ENV = {
-    "MIMALLOC_PURGE_DELAY": "10000",
-    "_RJEM_MALLOC_CONF": "background_thread:true,dirty_decay_ms:10000,muzzy_decay_ms:10000",
+    "MIMALLOC_PURGE_DELAY": "60000",
+    "_RJEM_MALLOC_CONF": "background_thread:true,dirty_decay_ms:60000,muzzy_decay_ms:60000",
+    "GLIBC_TUNABLES": "glibc.malloc.trim_threshold=268435456:glibc.malloc.mmap_threshold=33554432",
 }
 TASK_ENV = {"env_vars": {"POLARS_MAX_THREADS": "1", **ALLOCATOR_ENV}}
 _OPTIONS: dict[str, Any] = {"max_retries": MAX_RETRIES, "runtime_env": TASK_ENV}
+
 
 partition_task = ray.remote(**_OPTIONS)(stages.partition_stage)
 validate_task = ray.remote(**_OPTIONS)(stages.validate_stage)

@@ -56,7 +56,8 @@ def test_stage_tasks_run_polars_with_one_thread() -> None:
 def test_stage_tasks_start_with_the_allocator_settings() -> None:
     """The allocators read their settings once, when the worker process starts: the settings
     must be in the environment the process was started with (``/proc/self/environ``), not
-    only put into ``os.environ`` later."""
+    only put into ``os.environ`` later.  (glibc rewrites ``GLIBC_TUNABLES`` in that block as
+    it parses it; the next test checks its effect instead.)"""
     from settle.cluster.remote import ALLOCATOR_ENV, TASK_ENV
 
     @ray.remote(runtime_env=TASK_ENV)
@@ -66,4 +67,32 @@ def test_stage_tasks_start_with_the_allocator_settings() -> None:
         return {k: v for k, _, v in pairs}
 
     found = ray.get(start_environment.remote())
-    assert {k: found.get(k) for k in ALLOCATOR_ENV} == ALLOCATOR_ENV
+    expected = {k: v for k, v in ALLOCATOR_ENV.items() if k != "GLIBC_TUNABLES"}
+    assert {k: found.get(k) for k in expected} == expected
+    assert "GLIBC_TUNABLES" in found
+
+
+@pytest.mark.usefixtures("ray_session")
+def test_stage_tasks_keep_freed_glibc_memory() -> None:
+    """glibc's tunables reach the task's process: 200 MB of 20 MB numpy arrays come from the
+    heap (below the 32 MB mmap threshold; by default each would be a mapping of its own) and
+    stay after they are freed (below the 256 MB trim threshold).  Without the tunables the
+    process gives the 200 MB back at once."""
+    from settle.cluster.remote import TASK_ENV
+
+    @ray.remote(runtime_env=TASK_ENV)
+    def resident_growth() -> tuple[int, int]:
+        import numpy as np
+
+        def resident() -> int:
+            return int(Path("/proc/self/statm").read_text().split()[1]) * 4096
+
+        before = resident()
+        arrays = [np.ones(20_000_000 // 8) for _ in range(10)]
+        grown = resident() - before
+        del arrays
+        return grown, resident() - before
+
+    grown, kept = ray.get(resident_growth.remote())
+    assert grown >= 150_000_000
+    assert kept >= grown - 50_000_000
