@@ -38,7 +38,7 @@ from settle.cluster.partitioning import keyed_partitions, partitions_of
 from settle.cluster.plan import InputTask
 from settle.cluster.spill import SUFFIX, read_partition, read_spill, write_partitioned, write_spill
 from settle.cluster.spill_decimals import narrow_decimals, restore_decimals
-from settle.cluster.task_codes import TaskCodes, compact_dictionaries
+from settle.cluster.task_codes import TaskCodes, compact_dictionaries, join_pieces
 from settle.engine.errors import SettleSystemError
 from settle.engine.pipeline.plan import ContractPlan
 from settle.engine.pipeline.shard import PopulationFacts, map_shard, population_facts
@@ -297,10 +297,12 @@ class _Source:
                 folder = Path(self.ctx.work) / "pieces" / table
                 self._pieces[table] = sorted(folder.glob(f"*{SUFFIX}")) if folder.exists() else []
             # Code columns stay dictionaries: validation reads them as text (check_rows_frame),
-            # each batch's cut to the values its rows use (see task_codes); decimals travel as
-            # int64 and are restored (spill_decimals).
+            # each batch's cut to the values its rows use, then the batches joined into one
+            # table of one chunk a column (see task_codes); decimals travel as int64 and are
+            # restored (spill_decimals).
             found = (read_partition(path, p) for path in self._pieces[table])
-            return [restore_decimals(compact_dictionaries(rows)) for rows in found if rows is not None]
+            pieces = [compact_dictionaries(rows) for rows in found if rows is not None]
+            return [restore_decimals(join_pieces(pieces))] if pieces else []
         if table not in self._direct:
             split: dict[int, list[pa.Table]] = {}
             for q, part, _ in _split_files(self.ctx, table, self.ctx.files.get(table, []), None, [0]):

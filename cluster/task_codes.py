@@ -18,6 +18,14 @@ so it would meet each task's whole dictionary once per piece file: partitions ×
 values, which grows with the square of the book.  :func:`compact_dictionaries` cuts each
 batch's dictionaries to the values its rows use, in the dictionary's order, before
 validation sees them.
+
+A partition's rows come from one batch of every piece file (at 10M members, 141 tasks: 141
+batches of about 14,000 lines), each with dictionaries of its own.  Every step after that paid
+per chunk (decoding the codes to text a chunk at a time, checking each chunk's dictionary,
+Polars frames of 141 chunks), so :func:`join_pieces` makes them one table whose dictionary
+columns are one chunk each: a dictionary column's dictionaries are concatenated (a value may repeat; the
+indices are shifted, never re-hashed), except ``_source_file``'s, which are unified (a
+handful of file names, which Polars turns into a categorical).
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ import pyarrow.compute as pc
 
 from settle.engine.schemas import PROVENANCE_FIELDS
 
-__all__ = ["CODE_MARK", "TaskCodes", "compact_dictionaries"]
+__all__ = ["CODE_MARK", "TaskCodes", "compact_dictionaries", "join_pieces"]
 
 _SOURCE_FILE = PROVENANCE_FIELDS[0].name  # has a task-wide dictionary of its own (stages._split)
 # Marks an encoded column's field, so that a file whose column of the same name is a plain
@@ -124,6 +132,40 @@ def _compact(chunk: pa.DictionaryArray) -> pa.DictionaryArray:
     mask = None if not indices.null_count else pc.invert(valid).to_numpy(zero_copy_only=False)
     new_indices = pa.array(remap[dense], type=indices.type, mask=mask)
     return pa.DictionaryArray.from_arrays(new_indices, chunk.dictionary.take(pa.array(used)))
+
+
+def join_pieces(tables: list[pa.Table]) -> pa.Table:
+    """``tables`` (of one schema) as one table, in the same row order and with the same text in
+    every row, every dictionary column one chunk (see the module docstring).  The other columns
+    keep their chunks: converting to Polars joins them, a copy made once."""
+    joined = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+    columns = []
+    for field, column in zip(joined.schema, joined.columns, strict=True):
+        if column.num_chunks > 1 and pa.types.is_dictionary(field.type):
+            join = _unified if field.name == _SOURCE_FILE else _concatenated
+            column = pa.chunked_array([join(column.chunks)], field.type)
+        columns.append(column)
+    return pa.Table.from_arrays(columns, schema=joined.schema)
+
+
+def _concatenated(chunks: list[pa.DictionaryArray]) -> pa.DictionaryArray:
+    """One array over the chunks' dictionaries laid end to end, each chunk's indices shifted
+    by the length of the dictionaries before its own (nulls stay null)."""
+    shifted, offset = [], 0
+    for chunk in chunks:
+        shifted.append(pc.add(chunk.indices, pa.scalar(offset, chunk.indices.type)))
+        offset += len(chunk.dictionary)
+    dictionary = pa.concat_arrays([c.dictionary for c in chunks])
+    return pa.DictionaryArray.from_arrays(pa.concat_arrays(shifted), dictionary)
+
+
+def _unified(chunks: list[pa.DictionaryArray]) -> pa.DictionaryArray:
+    """One array over the distinct values of the chunks' dictionaries, in the order first met."""
+    values = pa.concat_arrays([c.dictionary for c in chunks]).unique()
+    indices = [
+        pc.take(pc.index_in(c.dictionary, value_set=values).cast(c.indices.type), c.indices) for c in chunks
+    ]
+    return pa.DictionaryArray.from_arrays(pa.concat_arrays(indices), values)
 
 
 def _is_code(field: pa.Field) -> bool:

@@ -7,7 +7,7 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from settle.cluster.task_codes import TaskCodes, compact_dictionaries
+from settle.cluster.task_codes import TaskCodes, compact_dictionaries, join_pieces
 
 VALUES = st.one_of(st.none(), st.sampled_from(["1234567890", "0000000001", "99213", "", "x"]))
 
@@ -111,3 +111,72 @@ def test_compacting_a_dictionary_by_hand() -> None:
     compacted = compact_dictionaries(pa.table({"npi": chunk}))["npi"].chunk(0)
     assert compacted.dictionary.to_pylist() == ["b", "d"]
     assert compacted.indices.to_pylist() == [1, None, 0, 1]
+
+
+FILES = st.sampled_from(["a.parquet", "b.parquet", "c.parquet"])
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    pieces=st.lists(
+        st.tuples(
+            st.lists(st.tuples(VALUES, FILES), max_size=8), st.permutations(["99213", "x", "1234567890"])
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_joined_pieces_have_one_dictionary_chunk_and_every_rows_values(
+    pieces: list[tuple[list[tuple[str | None, str]], list[str]]],
+) -> None:
+    """Pieces with dictionaries of their own (values in different orders, nulls, the same file
+    names under different indices) join into one table: the same rows in the same order, every
+    dictionary column one chunk, and ``_source_file``'s dictionary holds each file name once."""
+    tables = []
+    for rows, order in pieces:
+        codes = [v for v, _ in rows]
+        files = [f for _, f in rows]
+        tables.append(
+            pa.table(
+                {
+                    "npi": _dictionary_column(codes, order),
+                    "n": pa.array(range(len(rows)), pa.int64()),
+                    "_source_file": _dictionary_column(files, sorted(set(files), reverse=True)),
+                }
+            )
+        )
+    joined = join_pieces(tables)
+    expected = pa.concat_tables(tables)
+    assert joined.schema == expected.schema
+    assert joined["npi"].num_chunks == joined["_source_file"].num_chunks == 1
+    for name in ("npi", "_source_file"):
+        assert joined[name].cast(pa.string()).to_pylist() == expected[name].cast(pa.string()).to_pylist()
+    assert joined["n"].to_pylist() == expected["n"].to_pylist()
+    names = joined["_source_file"].chunk(0).dictionary.to_pylist()
+    assert len(names) == len(set(names))
+
+
+def test_joining_pieces_by_hand() -> None:
+    """Two pieces over dictionaries [a, b] and [b, c]: the codes' dictionaries are laid end to
+    end ([a, b, b, c]) and the second piece's indices shifted by 2; the file names unified."""
+    first = pa.table(
+        {
+            "npi": pa.DictionaryArray.from_arrays(pa.array([1, None], pa.int32()), pa.array(["a", "b"])),
+            "_source_file": pa.DictionaryArray.from_arrays(pa.array([0, 0], pa.int32()), pa.array(["f"])),
+        }
+    )
+    second = pa.table(
+        {
+            "npi": pa.DictionaryArray.from_arrays(pa.array([0, 1], pa.int32()), pa.array(["b", "c"])),
+            "_source_file": pa.DictionaryArray.from_arrays(
+                pa.array([1, 0], pa.int32()), pa.array(["f", "g"])
+            ),
+        }
+    )
+    joined = join_pieces([first, second])
+    npi = joined["npi"].chunk(0)
+    assert npi.dictionary.to_pylist() == ["a", "b", "b", "c"]
+    assert npi.indices.to_pylist() == [1, None, 2, 3]
+    files = joined["_source_file"].chunk(0)
+    assert files.dictionary.to_pylist() == ["f", "g"]
+    assert files.indices.to_pylist() == [0, 0, 1, 0]
