@@ -60,7 +60,6 @@ ALLOCATOR_ENV = {
 TASK_ENV = {"env_vars": {"POLARS_MAX_THREADS": "1", **ALLOCATOR_ENV}}
 _OPTIONS: dict[str, Any] = {"max_retries": MAX_RETRIES, "runtime_env": TASK_ENV}
 
-
 partition_task = ray.remote(**_OPTIONS)(stages.partition_stage)
 validate_task = ray.remote(**_OPTIONS)(stages.validate_stage)
 map_task = ray.remote(**_OPTIONS)(stages.map_stage)

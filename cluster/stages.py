@@ -298,11 +298,11 @@ class _Source:
                 self._pieces[table] = sorted(folder.glob(f"*{SUFFIX}")) if folder.exists() else []
             # Code columns stay dictionaries: validation reads them as text (check_rows_frame),
             # each batch's cut to the values its rows use, then the batches joined into one
-            # table of one chunk a column (see task_codes); decimals travel as int64 and are
-            # restored (spill_decimals).
+            # table whose code columns are one chunk each (see task_codes); decimals travel as
+            # int64 and are restored (spill_decimals).
             found = (read_partition(path, p) for path in self._pieces[table])
             pieces = [compact_dictionaries(rows) for rows in found if rows is not None]
-            return [restore_decimals(join_pieces(pieces))] if pieces else []
+            return [restore_decimals(joined) for joined in join_pieces(pieces)]
         if table not in self._direct:
             split: dict[int, list[pa.Table]] = {}
             for q, part, _ in _split_files(self.ctx, table, self.ctx.files.get(table, []), None, [0]):

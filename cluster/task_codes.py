@@ -23,9 +23,9 @@ A partition's rows come from one batch of every piece file (at 10M members, 141 
 batches of about 14,000 lines), each with dictionaries of its own.  Every step after that paid
 per chunk (decoding the codes to text a chunk at a time, checking each chunk's dictionary,
 Polars frames of 141 chunks), so :func:`join_pieces` makes them one table whose dictionary
-columns are one chunk each: a dictionary column's dictionaries are concatenated (a value may repeat; the
-indices are shifted, never re-hashed), except ``_source_file``'s, which are unified (a
-handful of file names, which Polars turns into a categorical).
+columns are one chunk each: a dictionary column's dictionaries are concatenated (a value may
+repeat; the indices are shifted, never re-hashed), except ``_source_file``'s, which are
+unified (a handful of file names, which Polars turns into a categorical).
 """
 
 from __future__ import annotations
@@ -134,10 +134,22 @@ def _compact(chunk: pa.DictionaryArray) -> pa.DictionaryArray:
     return pa.DictionaryArray.from_arrays(new_indices, chunk.dictionary.take(pa.array(used)))
 
 
-def join_pieces(tables: list[pa.Table]) -> pa.Table:
-    """``tables`` (of one schema) as one table, in the same row order and with the same text in
-    every row, every dictionary column one chunk (see the module docstring).  The other columns
-    keep their chunks: converting to Polars joins them, a copy made once."""
+def join_pieces(tables: list[pa.Table]) -> list[pa.Table]:
+    """``tables`` with each run of consecutive tables of one schema joined into one table, in
+    the same row order and with the same text in every row, every dictionary column one chunk
+    (see the module docstring).  Pieces of files whose raw schemas differ (a column written as
+    text in one file and as integers in another) stay apart, as validation reads them.  The
+    other columns keep their chunks: converting to Polars joins them, a copy made once."""
+    runs: list[list[pa.Table]] = []
+    for table in tables:
+        if runs and runs[-1][0].schema.equals(table.schema, check_metadata=True):
+            runs[-1].append(table)
+        else:
+            runs.append([table])
+    return [_joined(run) for run in runs]
+
+
+def _joined(tables: list[pa.Table]) -> pa.Table:
     joined = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
     columns = []
     for field, column in zip(joined.schema, joined.columns, strict=True):

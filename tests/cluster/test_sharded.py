@@ -249,3 +249,34 @@ def test_one_big_claims_file_is_split_by_row_groups_with_the_same_outputs(
     assert _files(tmp_path / "split") == _files(tmp_path / "one")
     assert split.result.counts["tables"]["medical_claim"]["read"] == claims.num_rows
     assert split.result.counts == {**reference.result.counts, "tables": split.result.counts["tables"]}
+
+
+@pytest.mark.usefixtures("ray_session")
+def test_claims_files_of_different_column_types_settle_as_one_shard_does(
+    books: dict[str, Path], tmp_path: Path
+) -> None:
+    """Two claims files, the second writing ``claim_line_number`` as int32: the partition stage
+    keeps raw types, so a partition's pieces come in two schemas, which validation reads apart
+    (``task_codes.join_pieces`` joins only pieces of one schema); the sharded job writes what
+    the one-shard job writes."""
+    book = books["by_group"]
+    claims = pa.concat_tables(
+        pq.read_table(p) for p in sorted((books["feed"] / "medical_claim").glob("*.parquet"))
+    )
+    half = claims.num_rows // 2
+    folder = tmp_path / "claims"
+    folder.mkdir()
+    pq.write_table(claims.slice(0, half), folder / "a.parquet")
+    second = claims.slice(half)
+    at = second.schema.get_field_index("claim_line_number")
+    second = second.set_column(at, "claim_line_number", second["claim_line_number"].cast(pa.int32()))
+    pq.write_table(second, folder / "b.parquet")
+    job = yaml.safe_load((book / "job.yaml").read_text())
+    job["inputs"] = {t: str(book / p) for t, p in job["inputs"].items()} | {"medical_claim": str(folder)}
+    job["contracts"] = str(book / job["contracts"])
+    (tmp_path / "job.yaml").write_text(yaml.safe_dump(job))
+    sharded = run_job(load_job(tmp_path / "job.yaml"), tmp_path / "sharded", shards=4, partition_lines=LINES)
+    one = run_job(load_job(tmp_path / "job.yaml"), tmp_path / "one", shards=1, partition_lines=LINES)
+    assert _files(tmp_path / "sharded") == _files(tmp_path / "one")
+    assert sharded.result.counts == {**one.result.counts, "tables": sharded.result.counts["tables"]}
+    assert sharded.result.counts["tables"]["medical_claim"]["read"] == claims.num_rows

@@ -145,7 +145,7 @@ def test_joined_pieces_have_one_dictionary_chunk_and_every_rows_values(
                 }
             )
         )
-    joined = join_pieces(tables)
+    [joined] = join_pieces(tables)
     expected = pa.concat_tables(tables)
     assert joined.schema == expected.schema
     assert joined["npi"].num_chunks == joined["_source_file"].num_chunks == 1
@@ -173,10 +173,22 @@ def test_joining_pieces_by_hand() -> None:
             ),
         }
     )
-    joined = join_pieces([first, second])
+    [joined] = join_pieces([first, second])
     npi = joined["npi"].chunk(0)
     assert npi.dictionary.to_pylist() == ["a", "b", "b", "c"]
     assert npi.indices.to_pylist() == [1, None, 2, 3]
     files = joined["_source_file"].chunk(0)
     assert files.dictionary.to_pylist() == ["f", "g"]
     assert files.indices.to_pylist() == [0, 0, 1, 0]
+
+
+def test_pieces_of_different_schemas_stay_apart() -> None:
+    """A file whose member ids are integers and one whose are text give pieces of different
+    schemas: each run of one schema is joined, in order, and none is mixed with another."""
+    text = pa.table({"member_id": pa.array(["M1"]), "npi": pa.array(["x"]).dictionary_encode()})
+    numbers = pa.table({"member_id": pa.array([7], pa.int64()), "npi": pa.array(["y"]).dictionary_encode()})
+    joined = join_pieces([text, text, numbers, text])
+    assert [t.schema.field("member_id").type for t in joined] == [pa.string(), pa.int64(), pa.string()]
+    assert [t.num_rows for t in joined] == [2, 1, 1]
+    assert joined[0]["npi"].num_chunks == 1
+    assert joined[0]["npi"].cast(pa.string()).to_pylist() == ["x", "x"]
