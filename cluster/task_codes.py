@@ -138,7 +138,9 @@ def join_pieces(tables: list[pa.Table]) -> list[pa.Table]:
     """``tables`` with each run of consecutive tables of one schema joined into one table, in
     the same row order and with the same text in every row, every dictionary column one chunk
     (see the module docstring).  Pieces of files whose raw schemas differ (a column written as
-    text in one file and as integers in another) stay apart, as validation reads them.  The
+    text in one file and as integers in another) stay apart, as validation reads them; field
+    metadata counts (unlike ``validate.coalesce_batches``' comparison), since a narrowed
+    decimal's type is only in its field's metadata (``spill_decimals``).  The
     other columns keep their chunks: converting to Polars joins them, a copy made once."""
     runs: list[list[pa.Table]] = []
     for table in tables:

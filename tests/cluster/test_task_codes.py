@@ -3,6 +3,8 @@ exactly the values read, whatever dictionaries the batches came with."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -192,3 +194,19 @@ def test_pieces_of_different_schemas_stay_apart() -> None:
     assert [t.num_rows for t in joined] == [2, 1, 1]
     assert joined[0]["npi"].num_chunks == 1
     assert joined[0]["npi"].cast(pa.string()).to_pylist() == ["x", "x"]
+
+
+def test_narrowed_decimals_of_different_scales_stay_apart() -> None:
+    """Two pieces whose amounts are int64 standing for decimal(12, 2) and decimal(12, 4): the
+    columns' types are equal, only their fields' metadata differ, and joining them would
+    restore both as the first's type."""
+    from settle.cluster.spill_decimals import narrow_decimals, restore_decimals
+
+    cents = pa.table({"paid": pa.array([Decimal("1.25"), Decimal("2.00")], pa.decimal128(12, 2))})
+    fine = pa.table({"paid": pa.array([Decimal("3.1234")], pa.decimal128(12, 4))})
+    joined = join_pieces([narrow_decimals(cents), narrow_decimals(fine)])
+    restored = [restore_decimals(t) for t in joined]
+    assert [t["paid"].to_pylist() for t in restored] == [
+        [Decimal("1.25"), Decimal("2.00")],
+        [Decimal("3.1234")],
+    ]
