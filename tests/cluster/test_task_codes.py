@@ -56,6 +56,29 @@ def test_encoded_slices_restore_to_the_values_read(
     assert len(known) == len(set(known))
 
 
+@settings(max_examples=80, deadline=None)
+@given(
+    values=st.lists(VALUES, max_size=40),
+    order=st.permutations(["99213", "x", "1234567890"]),
+    start=st.integers(min_value=0, max_value=40),
+    length=st.integers(min_value=0, max_value=40),
+)
+def test_encoding_a_sliced_chunk_with_nulls_keeps_every_rows_value(
+    values: list[str | None], order: list[str], start: int, length: int
+) -> None:
+    """The remap skips the take's bounds and validity checks and puts the chunk's null bitmap
+    back itself: a chunk that is a slice (its bitmap at an offset, as the Parquet reader's
+    batches of a row group are) must come out with the same value, or null, in every row."""
+    start = min(start, len(values))
+    column = _dictionary_column(values, order).slice(start, length)
+    expected = values[start : start + length]
+    codes = TaskCodes()
+    encoded = codes.encode(pa.table({"npi": column}))
+    encoded["npi"].validate(full=True)
+    assert encoded["npi"].null_count == sum(v is None for v in expected)
+    assert codes.restore(encoded)["npi"].cast(pa.string()).to_pylist() == expected
+
+
 def test_a_plain_int32_column_of_a_code_columns_name_is_left_alone() -> None:
     """Another file of the task may hold the same column as plain integers: only columns that
     were encoded (marked in their field) are restored to dictionaries."""
