@@ -111,6 +111,8 @@ def _remapped(mapping: pa.Array, indices: pa.Array) -> pa.Array:
     read as index 0 and its validity bitmap put back, since the take kernel tests each index's
     validity one at a time (a 131,072-row chunk: 127 → 56 µs without nulls, 287 → 103 µs with
     1 % nulls)."""
+    if indices.null_count == len(indices):  # no index to take (and maybe an empty dictionary)
+        return pa.nulls(len(indices), pa.int32())
     if indices.null_count == 0:
         return pc.take(mapping, indices, boundscheck=False)
     taken = pc.take(mapping, indices.fill_null(0), boundscheck=False)

@@ -79,6 +79,16 @@ def test_encoding_a_sliced_chunk_with_nulls_keeps_every_rows_value(
     assert codes.restore(encoded)["npi"].cast(pa.string()).to_pylist() == expected
 
 
+def test_a_chunk_of_nulls_over_an_empty_dictionary_encodes_to_nulls() -> None:
+    """A row group whose code column is all null is read with an empty dictionary: the remap
+    has no index to take (its unchecked take must not read from the empty mapping)."""
+    empty = pa.DictionaryArray.from_arrays(pa.nulls(3, pa.int32()), pa.array([], pa.string()))
+    codes = TaskCodes()
+    encoded = codes.encode(pa.table({"npi": empty}))
+    assert encoded["npi"].to_pylist() == [None, None, None]
+    assert codes.restore(encoded)["npi"].cast(pa.string()).to_pylist() == [None, None, None]
+
+
 def test_a_plain_int32_column_of_a_code_columns_name_is_left_alone() -> None:
     """Another file of the task may hold the same column as plain integers: only columns that
     were encoded (marked in their field) are restored to dictionaries."""
