@@ -53,9 +53,9 @@ from settle.cluster.plan import (
 )
 from settle.cluster.progress import ProgressCallback, ProgressTracker
 from settle.cluster.reduce import (
+    MemberCostCells,
     combine_counts,
     combine_figures,
-    member_cost_cells,
     output_parts,
     rejects_parts,
 )
@@ -183,11 +183,14 @@ def _run(
             spill_compression=spill_compression(lines, work),
         )
         plan = JobPlan(partitions, [(0, partitions)], count > 1, lines)
+        cells = MemberCostCells(work, partitions)
         if count > 1:
-            validated, mapped = _run_on_ray(ctx, plan, files, count, tracker)
+            validated, mapped = _run_on_ray(ctx, plan, files, count, tracker, cells)
         else:
             validated, mapped = _run_here(ctx, plan, tracker)
-        return _finish(job, out, work, plans, broadcast, files, plan, validated, mapped, tracker, checksums)
+        return _finish(
+            job, out, work, plans, broadcast, files, plan, validated, mapped, tracker, checksums, cells
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -228,8 +231,15 @@ def _run_here(
 
 
 def _run_on_ray(
-    ctx: ShardContext, plan: JobPlan, files: dict[str, list[InputFile]], count: int, tracker: ProgressTracker
+    ctx: ShardContext,
+    plan: JobPlan,
+    files: dict[str, list[InputFile]],
+    count: int,
+    tracker: ProgressTracker,
+    cells: MemberCostCells,
 ) -> tuple[list[ValidateResult], list[MapResult]]:
+    """Partition, then validate and map shard by shard; each shard's member costs are reduced
+    into ``cells`` as soon as its map task has finished (see :class:`MemberCostCells`)."""
     import ray
 
     from settle.cluster.remote import gather, map_task, partition_task, validate_map_task, validate_task
@@ -265,11 +275,19 @@ def _run_on_ray(
     plan.shards = pack(lines, count)
     plan.shard_lines = [sum(lines[a:b]) for a, b in plan.shards]
 
+    def mapped_shard(i: int) -> None:
+        cells.add(range(*plan.shards[i]))
+
     tracker.enter("validate", shards_total=len(plan.shards))
     if not _needs_population(ctx):
+
+        def validated_and_mapped(i: int, r: tuple[ValidateResult, MapResult]) -> None:
+            tracker.shard_done(r[0].claim_lines_read)
+            mapped_shard(i)
+
         both: list[tuple[ValidateResult, MapResult]] = gather(
             [validate_map_task.remote(ctx_ref, i, a, b) for i, (a, b) in enumerate(plan.shards)],
-            lambda _, r: tracker.shard_done(r[0].claim_lines_read),
+            validated_and_mapped,
         )
         return [v for v, _ in both], [m for _, m in both]
     validated: list[ValidateResult] = gather(
@@ -279,9 +297,14 @@ def _run_on_ray(
     facts: PopulationFacts = _facts(ctx.plans, validated)
     facts_ref = ray.put(facts)
     tracker.enter("map", shards_total=len(plan.shards))
+
+    def shard_mapped(i: int, r: MapResult) -> None:
+        tracker.shard_done(r.claim_lines)
+        mapped_shard(i)
+
     mapped: list[MapResult] = gather(
         [map_task.remote(ctx_ref, i, a, b, facts_ref) for i, (a, b) in enumerate(plan.shards)],
-        lambda _, r: tracker.shard_done(r.claim_lines),
+        shard_mapped,
     )
     return validated, mapped
 
@@ -298,6 +321,7 @@ def _finish(
     mapped: list[MapResult],
     tracker: ProgressTracker,
     checksums: InputChecksums,
+    cells: MemberCostCells,
 ) -> JobOutcome:
     """Reduce, settle and publish.  The member-level outputs (attribution, member costs,
     rejects) need no settlement: a second thread writes them, from the start of the reduce,
@@ -310,7 +334,7 @@ def _finish(
             written = background.submit(_write_member_level, writer, work, plan, broadcast)
             tracker.enter("reduce")
             pools, baselines = combine_figures(mapped)
-            figures = member_cost_cells(work)
+            figures = cells.result()
             tracker.enter("settle")
             result = _settle(
                 job,

@@ -10,15 +10,15 @@
   (the widest part's columns first, then any others in order of appearance; a column missing
   from a part is null).  ``rejects`` parts merge the validation and the kernel rejects of the
   partition; rejects of the broadcast tables (roster, quality, premiums) lead partition 0.
-* Settlement figures: :func:`member_cost_cells` reduces each partition's member costs to
-  :class:`~settle.engine.pipeline.reduce.SettlementCells` one part at a time and adds them
-  up, so the driver never holds member-level rows.
+* Settlement figures: :class:`MemberCostCells` reduces each partition's member costs to
+  :class:`~settle.engine.pipeline.reduce.SettlementCells` one part at a time, as each shard's
+  map task finishes, and adds them up, so the driver never holds member-level rows.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +31,9 @@ from settle.engine.pipeline.reduce import SettlementCells, combine_cells, settle
 from settle.engine.rejects import REJECTS_SCHEMA, RejectReason, TableCounts, concat_rejects, empty_rejects
 
 __all__ = [
+    "MemberCostCells",
     "combine_counts",
     "combine_figures",
-    "member_cost_cells",
     "output_parts",
     "rejects_parts",
 ]
@@ -190,20 +190,44 @@ stage's 11.6 s; 64 parts of 39,000 cells of 460,000 took 1.82 s folded every 8 p
 folded by this budget, 0.57 s not folded).  The waiting parts take about 100 bytes a row."""
 
 
-def member_cost_cells(work: Path) -> SettlementCells:
-    """The settlement figures of every partition's member costs, one part at a time, added
-    into a running total whenever the parts waiting exceed :data:`FOLD_ROWS` rows (exact
-    integer sums: the order of adding does not change them)."""
-    pending: list[SettlementCells] = []
-    waiting = 0
-    for path in _parts(work, "member_costs"):
-        names = read_spill_schema(path).names
-        frame = pl.from_arrow(read_spill(path, columns=[c for c in _SETTLE_COLUMNS if c in names]))
-        assert isinstance(frame, pl.DataFrame)
-        part = settlement_cells(frame)
-        pending.append(part)
-        waiting += part.cells.height
-        if waiting > FOLD_ROWS:
-            pending = [combine_cells(pending)]
-            waiting = 0
-    return combine_cells(pending)
+class MemberCostCells:
+    """The settlement figures of the partitions' member costs, reduced as the partitions
+    become ready: the job adds a shard's partitions as soon as its map task has finished
+    (:meth:`add`), so the driver reduces while the other shards are still being mapped instead
+    of after the last one, with the workers idle (at 5M members the reduce stage took 2.6-2.7 s
+    of a 95 s job); :meth:`result` adds the partitions not added yet.  Each partition is
+    reduced on its own and added into a running total whenever the parts waiting exceed
+    :data:`FOLD_ROWS` rows: exact integer sums, and a member belongs to one partition, so
+    neither the order of adding nor the grouping changes the figures."""
+
+    def __init__(self, work: Path, partitions: int) -> None:
+        self.work = work
+        self.partitions = partitions
+        self._added: set[int] = set()
+        self._pending: list[SettlementCells] = []
+        self._waiting = 0
+
+    def add(self, partitions: Iterable[int]) -> None:
+        """Reduce the member costs of ``partitions`` (each once; a partition without a part
+        file has no member costs)."""
+        for p in partitions:
+            if p in self._added:
+                continue
+            self._added.add(p)
+            path = self.work / "parts" / "member_costs" / f"part-{p:06d}{SUFFIX}"
+            if not path.exists():
+                continue
+            names = read_spill_schema(path).names
+            frame = pl.from_arrow(read_spill(path, columns=[c for c in _SETTLE_COLUMNS if c in names]))
+            assert isinstance(frame, pl.DataFrame)
+            part = settlement_cells(frame)
+            self._pending.append(part)
+            self._waiting += part.cells.height
+            if self._waiting > FOLD_ROWS:
+                self._pending = [combine_cells(self._pending)]
+                self._waiting = 0
+
+    def result(self) -> SettlementCells:
+        """The cells of every partition (those not added yet are added now)."""
+        self.add(range(self.partitions))
+        return combine_cells(self._pending)
