@@ -38,6 +38,7 @@ from settle.cluster.partitioning import keyed_partitions, partitions_of
 from settle.cluster.plan import InputTask
 from settle.cluster.spill import SUFFIX, read_partition, read_spill, write_partitioned, write_spill
 from settle.cluster.spill_decimals import narrow_decimals, restore_decimals
+from settle.cluster.spill_integers import narrow_integers, restore_integers
 from settle.cluster.task_codes import TaskCodes, compact_dictionaries, join_pieces
 from settle.engine.errors import SettleSystemError
 from settle.engine.pipeline.plan import ContractPlan
@@ -245,8 +246,10 @@ def _split_files(
     splitting has a fixed cost per batch (about 9 ms for each small file split alone).
 
     With ``codes``, Parquet code columns are read as dictionaries and come out as ``int32``
-    indices into the task's dictionaries (:meth:`TaskCodes.encode`), and decimal columns as
-    their unscaled ``int64`` values (:func:`~settle.cluster.spill_decimals.narrow_decimals`)."""
+    indices into the task's dictionaries (:meth:`TaskCodes.encode`), decimal columns as
+    their unscaled ``int64`` values (:func:`~settle.cluster.spill_decimals.narrow_decimals`),
+    and ``int64`` columns whose values fit as ``int32``
+    (:func:`~settle.cluster.spill_integers.narrow_integers`)."""
 
     # One dictionary for the task's files, shared by every batch (see _split).
     names = pa.array([f.display for f in files], pa.string())
@@ -270,7 +273,7 @@ def _split_files(
 
     for batch in coalesce_batches(raw(), SPLIT_ROWS):
         if codes is not None:
-            batch = narrow_decimals(codes.encode(batch))
+            batch = narrow_integers(narrow_decimals(codes.encode(batch)))
         parts = partitions_of(batch, table, ctx.partitions)
         # Split at most SPLIT_ROWS rows at a time: the take that groups rows by partition
         # reads each column in as many interleaved runs as there are partitions, which stays
@@ -299,10 +302,11 @@ class _Source:
             # Code columns stay dictionaries: validation reads them as text (check_rows_frame),
             # each batch's cut to the values its rows use, then the batches joined into one
             # table whose code columns are one chunk each (see task_codes); decimals travel as
-            # int64 and are restored (spill_decimals).
+            # int64 and 64-bit integers as int32 where they fit, and are restored
+            # (spill_decimals, spill_integers).
             found = (read_partition(path, p) for path in self._pieces[table])
             pieces = [compact_dictionaries(rows) for rows in found if rows is not None]
-            return [restore_decimals(joined) for joined in join_pieces(pieces)]
+            return [restore_decimals(restore_integers(joined)) for joined in join_pieces(pieces)]
         if table not in self._direct:
             split: dict[int, list[pa.Table]] = {}
             for q, part, _ in _split_files(self.ctx, table, self.ctx.files.get(table, []), None, [0]):
