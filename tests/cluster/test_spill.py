@@ -3,12 +3,14 @@ is; the compression setting is checked and ``auto`` follows its documented rule.
 
 from __future__ import annotations
 
+from collections import namedtuple
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.ipc as ipc
 import pytest
 
+from settle.cluster import spill
 from settle.cluster.spill import (
     partitions_in,
     read_partition,
@@ -86,10 +88,24 @@ def test_the_environment_variable_is_the_default_setting(
 
 
 def test_auto_spills_raw_when_the_spill_fits_and_compresses_when_it_does_not(tmp_path: Path) -> None:
-    # 1,000 claim lines spill about 180 kB raw: that fits any machine able to run the tests;
-    # a trillion lines (180 TB) fits none.
+    # 1,000 claim lines spill about 100 kB raw: that fits any machine able to run the tests;
+    # a trillion lines (100 TB) fits none.
     assert spill_compression(1_000, tmp_path, "auto") is None
     assert spill_compression(10**12, tmp_path, "auto") == "lz4"
+
+
+def test_auto_limits_by_hand(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Raw when lines x RAW_BYTES_PER_LINE is at most 3/4 of the available memory and at most
+    half the free disk; one line more than either limit compresses."""
+    usage = namedtuple("usage", "total used free")
+    per_line = spill.RAW_BYTES_PER_LINE
+    monkeypatch.setattr(spill, "_available_memory", lambda: 4_000 * per_line)  # 3/4: 3,000 lines
+    monkeypatch.setattr(spill.shutil, "disk_usage", lambda _: usage(0, 0, 10_000 * per_line))  # 1/2: 5,000
+    assert spill_compression(3_000, tmp_path, "auto") is None
+    assert spill_compression(3_001, tmp_path, "auto") == "lz4"
+    monkeypatch.setattr(spill.shutil, "disk_usage", lambda _: usage(0, 0, 4_000 * per_line))  # 1/2: 2,000
+    assert spill_compression(2_000, tmp_path, "auto") is None
+    assert spill_compression(2_001, tmp_path, "auto") == "lz4"
 
 
 def test_a_partitioned_file_holds_a_record_batch_per_listed_partition(tmp_path: Path) -> None:
