@@ -194,9 +194,9 @@ def _concatenated(chunks: list[pa.DictionaryArray]) -> pa.DictionaryArray:
 def _unified(chunks: list[pa.DictionaryArray]) -> pa.DictionaryArray:
     """One array over the distinct values of the chunks' dictionaries, in the order first met."""
     values = pa.concat_arrays([c.dictionary for c in chunks]).unique()
-    indices = [
-        pc.take(pc.index_in(c.dictionary, value_set=values).cast(c.indices.type), c.indices) for c in chunks
-    ]
+    # ``_source_file``'s indices are int32 (stages._split), as _remapped's are.
+    mappings = [pc.index_in(c.dictionary, value_set=values).cast(pa.int32()) for c in chunks]
+    indices = [_remapped(m, c.indices) for m, c in zip(mappings, chunks, strict=True)]
     return pa.DictionaryArray.from_arrays(pa.concat_arrays(indices), values)
 
 
