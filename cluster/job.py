@@ -275,15 +275,12 @@ def _run_on_ray(
     plan.shards = pack(lines, count)
     plan.shard_lines = [sum(lines[a:b]) for a, b in plan.shards]
 
-    def mapped_shard(i: int) -> None:
-        cells.add(range(*plan.shards[i]))
-
     tracker.enter("validate", shards_total=len(plan.shards))
     if not _needs_population(ctx):
 
         def validated_and_mapped(i: int, r: tuple[ValidateResult, MapResult]) -> None:
             tracker.shard_done(r[0].claim_lines_read)
-            mapped_shard(i)
+            cells.add(range(*plan.shards[i]))
 
         both: list[tuple[ValidateResult, MapResult]] = gather(
             [validate_map_task.remote(ctx_ref, i, a, b) for i, (a, b) in enumerate(plan.shards)],
@@ -300,7 +297,7 @@ def _run_on_ray(
 
     def shard_mapped(i: int, r: MapResult) -> None:
         tracker.shard_done(r.claim_lines)
-        mapped_shard(i)
+        cells.add(range(*plan.shards[i]))
 
     mapped: list[MapResult] = gather(
         [map_task.remote(ctx_ref, i, a, b, facts_ref) for i, (a, b) in enumerate(plan.shards)],

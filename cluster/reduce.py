@@ -26,7 +26,7 @@ import polars as pl
 import pyarrow as pa
 
 from settle.cluster.spill import SUFFIX, read_spill, read_spill_schema
-from settle.cluster.stages import REJECT_ORDER, MapResult, ValidateResult
+from settle.cluster.stages import REJECT_ORDER, MapResult, ValidateResult, part_path
 from settle.engine.pipeline.reduce import SettlementCells, combine_cells, settlement_cells
 from settle.engine.rejects import REJECTS_SCHEMA, RejectReason, TableCounts, concat_rejects, empty_rejects
 
@@ -160,15 +160,13 @@ def output_parts(work: Path, name: str) -> tuple[pa.Schema, Iterator[pa.Table]]:
 
 def rejects_parts(work: Path, partitions: int, shared: pa.Table) -> Iterator[pa.Table]:
     """Each partition's rejects (validation and kernel), sorted; the broadcast tables' first."""
-    folders = [work / "parts" / "rejects-v", work / "parts" / "rejects-k"]
     produced = False
     if shared.num_rows:
         produced = True
         yield concat_rejects([shared]).sort_by([(c, "ascending") for c in REJECT_ORDER])
     for p in range(partitions):
-        found = [
-            read_spill(f / f"part-{p:06d}{SUFFIX}") for f in folders if (f / f"part-{p:06d}{SUFFIX}").exists()
-        ]
+        paths = [part_path(work, name, p) for name in ("rejects-v", "rejects-k")]
+        found = [read_spill(path) for path in paths if path.exists()]
         if found:
             produced = True
             yield concat_rejects(found).sort_by([(c, "ascending") for c in REJECT_ORDER])
@@ -214,7 +212,7 @@ class MemberCostCells:
             if p in self._added:
                 continue
             self._added.add(p)
-            path = self.work / "parts" / "member_costs" / f"part-{p:06d}{SUFFIX}"
+            path = part_path(self.work, "member_costs", p)
             if not path.exists():
                 continue
             names = read_spill_schema(path).names

@@ -55,6 +55,7 @@ __all__ = [
     "ShardContext",
     "ValidateResult",
     "map_stage",
+    "part_path",
     "partition_stage",
     "validate_map_stage",
     "validate_stage",
@@ -471,5 +472,11 @@ def _sorted_rejects(rejects: pa.Table) -> pa.Table:
     return table.sort_by([(c, "ascending") for c in REJECT_ORDER])
 
 
+def part_path(work: str | Path, name: str, p: int) -> Path:
+    """Partition ``p``'s part file of ``name`` (``attribution``, ``member_costs``,
+    ``rejects-v``, ``rejects-k``) in the work folder ``work``."""
+    return Path(work) / "parts" / name / f"part-{p:06d}{SUFFIX}"
+
+
 def _part(ctx: ShardContext, name: str, p: int) -> Path:
-    return Path(ctx.work) / "parts" / name / f"part-{p:06d}{SUFFIX}"
+    return part_path(ctx.work, name, p)
