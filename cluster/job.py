@@ -7,9 +7,10 @@ validation, accepted rows kept for the map, population facts) -> **map** (a task
 the kernels; member-level outputs written per partition by the task; when no contract needs
 population facts, i.e. no percentile truncation and no risk renormalisation, validate and map
 are one task per shard, reported as the ``validate`` stage, and the accepted rows never touch
-the disk) -> **reduce** (figures
-summed on the driver) -> **settle** -> **write** (output files assembled partition by
-partition, published in one step with ``manifest.json``).
+the disk) -> **reduce** (figures summed on the driver) -> **settle** -> **write** (published
+in one step with ``manifest.json``).  The member-level output files are assembled partition by
+partition by a second thread of the driver from the start of the validate stage, each
+partition as soon as the shard that holds it is mapped (:mod:`settle.cluster.member_outputs`).
 
 A job of one shard runs every stage in this process without starting Ray: there is nothing to
 spread, and the functions are the same, so the outputs are those of any other shard count.
@@ -30,7 +31,7 @@ import tempfile
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ import pyarrow as pa
 
 from settle.cluster import plan as cluster_plan
 from settle.cluster.checksums import InputChecksums
+from settle.cluster.member_outputs import ReadyPartitions, write_member_level
 from settle.cluster.outputs import OutputWriter
 from settle.cluster.partitioning import PARTITION_LINES, claim_lines, partition_count
 from settle.cluster.plan import (
@@ -56,8 +58,6 @@ from settle.cluster.reduce import (
     MemberCostCells,
     combine_counts,
     combine_figures,
-    output_parts,
-    rejects_parts,
 )
 from settle.cluster.spill import spill_compression
 from settle.cluster.stages import MapResult, SettledFacts, ShardContext, ValidateResult
@@ -70,7 +70,7 @@ from settle.engine.pipeline.rendered import RenderedSettlements, settle_batch, s
 from settle.engine.pipeline.run import JobResult
 from settle.engine.pipeline.shard import PopulationFacts
 from settle.engine.readers import InputFile, list_input_files, parquet_row_groups
-from settle.engine.rejects import REJECTS_SCHEMA, concat_rejects
+from settle.engine.rejects import concat_rejects
 from settle.engine.statement import STATEMENT_STEPS_SCHEMA
 from settle.engine.statement_render import json_array, statements_to_table
 from settle.engine.validate import TableValidation, validate_table
@@ -184,13 +184,41 @@ def _run(
         )
         plan = JobPlan(partitions, [(0, partitions)], count > 1, lines)
         cells = MemberCostCells(work, partitions)
-        if count > 1:
-            validated, mapped = _run_on_ray(ctx, plan, files, count, tracker, cells)
-        else:
-            validated, mapped = _run_here(ctx, plan, tracker)
-        return _finish(
-            job, out, work, plans, broadcast, files, plan, validated, mapped, tracker, checksums, cells
-        )
+        ready = ReadyPartitions(partitions)
+        shared = concat_rejects(tv.rejects for tv in broadcast.values())
+        writer = OutputWriter(str(out))
+        try:
+            # The member-level outputs are written by a second thread as the shards finish
+            # (settle.cluster.member_outputs).
+            with ThreadPoolExecutor(1, thread_name_prefix="settle-outputs") as background:
+                written = background.submit(write_member_level, writer, work, ready, shared)
+                try:
+                    if count > 1:
+                        validated, mapped = _run_on_ray(ctx, plan, files, count, tracker, cells, ready)
+                    else:
+                        validated, mapped = _run_here(ctx, plan, tracker)
+                        ready.mark_all()
+                    return _finish(
+                        job,
+                        writer,
+                        written,
+                        work,
+                        plans,
+                        broadcast,
+                        files,
+                        plan,
+                        validated,
+                        mapped,
+                        tracker,
+                        checksums,
+                        cells,
+                    )
+                except BaseException:
+                    ready.stop()  # the writing thread gives up; leaving the block waits for it
+                    raise
+        except BaseException:
+            writer.abort()
+            raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -237,9 +265,11 @@ def _run_on_ray(
     count: int,
     tracker: ProgressTracker,
     cells: MemberCostCells,
+    ready: ReadyPartitions,
 ) -> tuple[list[ValidateResult], list[MapResult]]:
-    """Partition, then validate and map shard by shard; each shard's member costs are reduced
-    into ``cells`` as soon as its map task has finished (see :class:`MemberCostCells`)."""
+    """Partition, then validate and map shard by shard; as soon as a shard's map task has
+    finished, its member costs are reduced into ``cells`` (see :class:`MemberCostCells`) and
+    its partitions marked ``ready`` for the member-level outputs."""
     import ray
 
     from settle.cluster.remote import gather, map_task, partition_task, validate_map_task, validate_task
@@ -276,11 +306,14 @@ def _run_on_ray(
     plan.shard_lines = [sum(lines[a:b]) for a, b in plan.shards]
 
     tracker.enter("validate", shards_total=len(plan.shards))
+    ready.hold(len(plan.shards), int(ray.cluster_resources().get("CPU", 0)))  # type: ignore[no-untyped-call]
     if not _needs_population(ctx):
 
         def validated_and_mapped(i: int, r: tuple[ValidateResult, MapResult]) -> None:
             tracker.shard_done(r[0].claim_lines_read)
             cells.add(range(*plan.shards[i]))
+            ready.mark(range(*plan.shards[i]))
+            ready.shard_finished()
 
         both: list[tuple[ValidateResult, MapResult]] = gather(
             [validate_map_task.remote(ctx_ref, i, a, b) for i, (a, b) in enumerate(plan.shards)],
@@ -298,6 +331,8 @@ def _run_on_ray(
     def shard_mapped(i: int, r: MapResult) -> None:
         tracker.shard_done(r.claim_lines)
         cells.add(range(*plan.shards[i]))
+        ready.mark(range(*plan.shards[i]))
+        ready.shard_finished()
 
     mapped: list[MapResult] = gather(
         [map_task.remote(ctx_ref, i, a, b, facts_ref) for i, (a, b) in enumerate(plan.shards)],
@@ -308,7 +343,8 @@ def _run_on_ray(
 
 def _finish(
     job: JobDocument,
-    out: str | Path,
+    writer: OutputWriter,
+    written: Future[None],
     work: Path,
     plans: list[Any],
     broadcast: dict[str, TableValidation],
@@ -320,48 +356,41 @@ def _finish(
     checksums: InputChecksums,
     cells: MemberCostCells,
 ) -> JobOutcome:
-    """Reduce, settle and publish.  The member-level outputs (attribution, member costs,
-    rejects) need no settlement: a second thread writes them, from the start of the reduce,
-    while this one reduces, settles and writes the statements and the ledger (Parquet writing
-    releases the GIL, settling holds it), so the ``write`` stage is left with waiting for that
-    thread and the inputs' checksums (:mod:`~settle.cluster.checksums`) and publishing."""
-    writer = OutputWriter(str(out))
-    try:
-        with ThreadPoolExecutor(1, thread_name_prefix="settle-outputs") as background:
-            written = background.submit(_write_member_level, writer, work, plan, broadcast)
-            tracker.enter("reduce")
-            pools, baselines = combine_figures(mapped)
-            figures = cells.result()
-            tracker.enter("settle")
-            result = _settle(
-                job,
-                plans,
-                figures,
-                pools,
-                baselines,
-                broadcast,
-                files,
-                validated,
-                mapped,
-                writer,
-                work,
-                on_ray=plan.partition_stage,
-            )
-            tracker.enter("write")
-            written.result()
-        manifest = {
-            "job": job.name,
-            "settle_version": __version__,
-            "period": job.period.model_dump(mode="json"),
-            "inputs": checksums.result(),
-            "contracts": [p.contract.model_dump(mode="json") for p in plans],
-            "counts": result.counts,
-            "plan": plan.as_dict(),
-        }
-        location = writer.commit(manifest)
-    except BaseException:
-        writer.abort()
-        raise
+    """Reduce, settle and publish.  The member-level outputs need no settlement: the second
+    thread has been writing them (``written``) since the shards began, while this one reduces,
+    settles and writes the statements and the ledger (Parquet writing releases the GIL,
+    settling holds it), so the ``write`` stage is left with waiting for that thread and the
+    inputs' checksums (:mod:`~settle.cluster.checksums`) and publishing."""
+    tracker.enter("reduce")
+    pools, baselines = combine_figures(mapped)
+    figures = cells.result()
+    tracker.enter("settle")
+    result = _settle(
+        job,
+        plans,
+        figures,
+        pools,
+        baselines,
+        broadcast,
+        files,
+        validated,
+        mapped,
+        writer,
+        work,
+        on_ray=plan.partition_stage,
+    )
+    tracker.enter("write")
+    written.result()
+    manifest = {
+        "job": job.name,
+        "settle_version": __version__,
+        "period": job.period.model_dump(mode="json"),
+        "inputs": checksums.result(),
+        "contracts": [p.contract.model_dump(mode="json") for p in plans],
+        "counts": result.counts,
+        "plan": plan.as_dict(),
+    }
+    location = writer.commit(manifest)
     tracker.enter("done")
     return JobOutcome(location, result, manifest)
 
@@ -442,23 +471,3 @@ def _settle(
         counts=counts,
         statement_heads=pa.concat_tables(heads) if heads else statement_heads(statements_to_table([])),
     )
-
-
-def _write_member_level(
-    writer: OutputWriter,
-    work: Path,
-    plan: JobPlan,
-    broadcast: dict[str, TableValidation],
-) -> None:
-    """Write attribution, member costs and rejects from the work folder.
-
-    The raw pieces and validated rows (most of the work folder: about 70 bytes a claim line)
-    are no longer needed once every shard is mapped, so they are removed here first, while the
-    driver settles, rather than after publishing (0.8 s at 1M members)."""
-    for spent in ("pieces", "validated"):
-        shutil.rmtree(work / spent, ignore_errors=True)
-    for name in ("attribution", "member_costs"):
-        schema, parts = output_parts(work, name)
-        writer.write_parquet_parts(name, schema, parts)
-    shared = concat_rejects(tv.rejects for tv in broadcast.values())
-    writer.write_parquet_parts("rejects", REJECTS_SCHEMA, rejects_parts(work, plan.partitions, shared))

@@ -75,9 +75,10 @@ def parquet_bytes(table: pa.Table) -> bytes:
 
 class ParquetSink:
     """One Parquet output written a table at a time (each cast to the schema, each its own
-    row groups); made by :meth:`OutputWriter.parquet_sink`, which records it when done."""
+    row groups); made by :meth:`OutputWriter.parquet_sink` or :meth:`OutputWriter.open_parquet`."""
 
     def __init__(self, path: Path, schema: pa.Schema) -> None:
+        self.path = path
         self.schema = schema
         self.rows = 0
         self.written: OutputFile | None = None
@@ -130,18 +131,34 @@ class OutputWriter:
         """A :class:`ParquetSink` for ``name.parquet``, finished and recorded on leaving the
         block (dropped if the block fails), for a caller that makes the parts in a loop of its
         own (the driver writes the statements and the ledger as it settles)."""
-        filename = f"{name}.parquet"
-        local = self._scratch / filename if self._remote else self._staging / filename
-        sink = ParquetSink(local, schema)
+        sink = self.open_parquet(name, schema)
         try:
             yield sink
         except BaseException:
             with contextlib.suppress(Exception):  # the block's own error is the one to report
-                sink.close()
-            local.unlink(missing_ok=True)
+                self.discard_parquet(sink)
             raise
+        self.finish_parquet(sink)
+
+    def open_parquet(self, name: str, schema: pa.Schema) -> ParquetSink:
+        """A :class:`ParquetSink` for ``name.parquet``; the caller ends it with
+        :meth:`finish_parquet` (recorded) or :meth:`discard_parquet` (removed)."""
+        filename = f"{name}.parquet"
+        local = self._scratch / filename if self._remote else self._staging / filename
+        return ParquetSink(local, schema)
+
+    def finish_parquet(self, sink: ParquetSink) -> OutputFile:
+        """Close ``sink`` and record its file (copied to an object store destination)."""
         sink.close()
-        sink.written = self._publish_local(filename, local, sink.rows)
+        sink.written = self._publish_local(sink.path.name, sink.path, sink.rows)
+        return sink.written
+
+    def discard_parquet(self, sink: ParquetSink) -> None:
+        """Close ``sink`` and remove its file, recording nothing."""
+        try:
+            sink.close()
+        finally:
+            sink.path.unlink(missing_ok=True)
 
     def _publish_local(self, filename: str, local: Path, rows: int) -> OutputFile:
         """Checksum a file written locally; copy it to an object store destination."""

@@ -5,11 +5,7 @@
   (``accepted + rejected = read``); the job counts have the keys of the in-process result.
 * Pool bases and computed baselines: summed per contract x entity x group (x entity for
   baselines); exact integer sums, so the settlement is the one-shard settlement.
-* Member-level outputs: each output file is the concatenation of its partitions' part files
-  in partition order (each part sorted), streamed one part at a time, cast to one schema
-  (the widest part's columns first, then any others in order of appearance; a column missing
-  from a part is null).  ``rejects`` parts merge the validation and the kernel rejects of the
-  partition; rejects of the broadcast tables (roster, quality, premiums) lead partition 0.
+* Member-level outputs: written from the part files by :mod:`settle.cluster.member_outputs`.
 * Settlement figures: :class:`MemberCostCells` reduces each partition's member costs to
   :class:`~settle.engine.pipeline.reduce.SettlementCells` one part at a time, as each shard's
   map task finishes, and adds them up, so the driver never holds member-level rows.
@@ -18,24 +14,22 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pyarrow as pa
 
-from settle.cluster.spill import SUFFIX, read_spill, read_spill_schema
-from settle.cluster.stages import REJECT_ORDER, MapResult, ValidateResult, part_path
+from settle.cluster.spill import read_spill, read_spill_schema
+from settle.cluster.stages import MapResult, ValidateResult, part_path
 from settle.engine.pipeline.reduce import SettlementCells, combine_cells, settlement_cells
-from settle.engine.rejects import REJECTS_SCHEMA, RejectReason, TableCounts, concat_rejects, empty_rejects
+from settle.engine.rejects import RejectReason, TableCounts
 
 __all__ = [
     "MemberCostCells",
     "combine_counts",
     "combine_figures",
-    "output_parts",
-    "rejects_parts",
 ]
 
 _SETTLE_COLUMNS = (
@@ -119,63 +113,6 @@ def combine_figures(maps: Sequence[MapResult]) -> tuple[pl.DataFrame, pl.DataFra
         ["baseline_cost_cents", "baseline_member_month_units"],
     )
     return pools, baselines
-
-
-def _parts(work: Path, name: str) -> list[Path]:
-    folder = work / "parts" / name
-    return sorted(folder.glob(f"part-*{SUFFIX}")) if folder.exists() else []
-
-
-def _schema(paths: Sequence[Path]) -> pa.Schema | None:
-    schemas = [read_spill_schema(p) for p in paths]
-    if not schemas:
-        return None
-    widest = max(schemas, key=lambda s: len(s.names))  # the first of the widest, in part order
-    fields: dict[str, pa.Field] = {f.name: f for f in widest}
-    for schema in schemas:
-        for f in schema:
-            if f.name not in fields or pa.types.is_null(fields[f.name].type):
-                fields[f.name] = f
-    names = list(widest.names) + [n for n in fields if n not in widest.names]
-    return pa.schema([fields[n].with_nullable(True) for n in names])
-
-
-def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
-    columns = [
-        table[f.name].cast(f.type) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
-        for f in schema
-    ]
-    return pa.table(columns, schema=schema)
-
-
-def output_parts(work: Path, name: str) -> tuple[pa.Schema, Iterator[pa.Table]]:
-    """The schema and the streamed parts of ``attribution`` or ``member_costs``."""
-    paths = _parts(work, name)
-    schema = _schema(paths)
-    if schema is None:
-        empty = pa.table({"contract_id": pa.array([], pa.string())})
-        return empty.schema, iter([empty])
-    return schema, (_conform(read_spill(p), schema) for p in paths)
-
-
-def rejects_parts(work: Path, partitions: int, shared: pa.Table) -> Iterator[pa.Table]:
-    """Each partition's rejects (validation and kernel), sorted; the broadcast tables' first."""
-    produced = False
-    if shared.num_rows:
-        produced = True
-        yield concat_rejects([shared]).sort_by([(c, "ascending") for c in REJECT_ORDER])
-    for p in range(partitions):
-        paths = [part_path(work, name, p) for name in ("rejects-v", "rejects-k")]
-        found = [read_spill(path) for path in paths if path.exists()]
-        if found:
-            produced = True
-            yield concat_rejects(found).sort_by([(c, "ascending") for c in REJECT_ORDER])
-    if not produced:
-        yield empty_rejects()
-
-
-def rejects_schema() -> pa.Schema:
-    return REJECTS_SCHEMA
 
 
 FOLD_ROWS = 2_000_000
