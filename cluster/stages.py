@@ -147,7 +147,7 @@ def _split(batch: pa.Table, parts: np.ndarray) -> Iterator[tuple[int, pa.Table, 
     order = pa.array(np.argsort(keys, kind="stable"))
     # The order is a permutation of the rows: no index needs its bounds checked.
     taken = pc.take(batch.set_column(at, "_source_file", indices), order, boundscheck=False).combine_chunks()
-    source = pa.DictionaryArray.from_arrays(taken.column(at).chunk(0), dictionary)
+    source = pa.DictionaryArray.from_arrays(taken.column(at).chunk(0), dictionary, safe=False)
     taken = taken.set_column(at, PROVENANCE_FIELDS[0], source)
     counts = np.bincount(parts, minlength=1)
     row_bytes = _own_bytes(taken) / max(taken.num_rows, 1)
@@ -269,7 +269,7 @@ def _split_files(
                 if batch.num_rows:
                     at = batch.schema.get_field_index("_source_file")
                     index = pa.array(np.full(batch.num_rows, i, dtype=np.int32))
-                    source = pa.DictionaryArray.from_arrays(index, names)
+                    source = pa.DictionaryArray.from_arrays(index, names, safe=False)
                     yield batch.set_column(at, PROVENANCE_FIELDS[0], source)
 
     for batch in coalesce_batches(raw(), SPLIT_ROWS):
