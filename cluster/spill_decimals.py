@@ -6,8 +6,11 @@ the usual feed) takes 16 bytes a row, though any value of precision ``p <= 18`` 
 twice the bytes the values need (the two amounts were 32 of the 123 bytes a claim line took in
 the 1M book's pieces).  :func:`narrow_decimals` replaces each such column by its unscaled
 values as ``int64`` (``12.34`` in ``decimal(12, 2)`` is 1234), its field marked with the
-original type; :func:`restore_decimals` rebuilds the very same ``decimal128(p, s)`` column
-before validation sees it, so validation, rejects and every output are unchanged: this is an
+original type (:data:`DECIMAL_MARK`, the engine's
+:data:`~settle.engine.unscaled_decimals.UNSCALED_MARK`).  Validation takes the marked columns
+as the decimals they stand for (:mod:`settle.engine.unscaled_decimals`: amounts of at most two
+places straight as cents, any other column rebuilt as the very same ``decimal128(p, s)`` by
+:func:`restore_decimals`), so validation, rejects and every output are unchanged: this is an
 encoding of the raw cells, not a parse of them (a column whose values do not all fit an
 ``int64`` is left as it is).
 """
@@ -16,11 +19,12 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
+
+from settle.engine.unscaled_decimals import UNSCALED_MARK, restore_decimals
 
 __all__ = ["DECIMAL_MARK", "narrow_decimals", "restore_decimals"]
 
-DECIMAL_MARK = b"settle.decimal"  # field metadata: "p,s" of the decimal128 the int64 stands for
+DECIMAL_MARK = UNSCALED_MARK  # field metadata: "p,s" of the decimal128 the int64 stands for
 _MAX_PRECISION = 18  # every decimal of at most 18 digits fits an int64
 
 
@@ -40,23 +44,6 @@ def narrow_decimals(table: pa.Table) -> pa.Table:
     return out
 
 
-def restore_decimals(table: pa.Table) -> pa.Table:
-    """The inverse of :func:`narrow_decimals`: marked ``int64`` columns back to their decimals."""
-    out = table
-    for i, field in enumerate(table.schema):
-        mark = (field.metadata or {}).get(DECIMAL_MARK)
-        if mark is None:
-            continue
-        precision, scale = (int(x) for x in mark.decode().split(","))
-        typ = pa.decimal128(precision, scale)
-        metadata = {k: v for k, v in field.metadata.items() if k != DECIMAL_MARK} or None
-        chunks = [_decimal(c, typ) for c in table.column(i).chunks]
-        out = out.set_column(
-            i, pa.field(field.name, typ, field.nullable, metadata=metadata), pa.chunked_array(chunks, typ)
-        )
-    return out
-
-
 def _unscaled(chunk: pa.Array) -> pa.Array | None:
     """The unscaled values of a decimal128 chunk as int64 (``None`` if one does not fit)."""
     n = len(chunk)
@@ -71,16 +58,3 @@ def _unscaled(chunk: pa.Array) -> pa.Array | None:
     if not fits.all():
         return None
     return pa.array(np.ascontiguousarray(low), pa.int64())
-
-
-def _decimal(chunk: pa.Array, typ: pa.Decimal128Type) -> pa.Array:
-    """A decimal128 chunk of type ``typ`` from unscaled int64 values."""
-    n = len(chunk)
-    low = chunk.fill_null(0).to_numpy(zero_copy_only=False) if chunk.null_count else chunk.to_numpy()
-    words = np.empty(2 * n, dtype=np.int64)
-    words[0::2] = low
-    words[1::2] = low >> 63
-    values = pa.Array.from_buffers(typ, n, [None, pa.py_buffer(words)])
-    if chunk.null_count:
-        return pc.if_else(chunk.is_valid(), values, pa.scalar(None, typ))
-    return values

@@ -37,7 +37,7 @@ import pyarrow.compute as pc
 from settle.cluster.partitioning import keyed_partitions, partitions_of
 from settle.cluster.plan import InputTask
 from settle.cluster.spill import SUFFIX, read_partition, read_spill, write_partitioned, write_spill
-from settle.cluster.spill_decimals import narrow_decimals, restore_decimals
+from settle.cluster.spill_decimals import narrow_decimals
 from settle.cluster.spill_integers import narrow_integers, restore_integers
 from settle.cluster.task_codes import TaskCodes, compact_dictionaries, join_pieces
 from settle.engine.errors import SettleSystemError
@@ -302,12 +302,12 @@ class _Source:
                 self._pieces[table] = sorted(folder.glob(f"*{SUFFIX}")) if folder.exists() else []
             # Code columns stay dictionaries: validation reads them as text (check_rows_frame),
             # each batch's cut to the values its rows use, then the batches joined into one
-            # table whose code columns are one chunk each (see task_codes); decimals travel as
-            # int64 and 64-bit integers as int32 where they fit, and are restored
-            # (spill_decimals, spill_integers).
+            # table whose code columns are one chunk each (see task_codes); 64-bit integers
+            # travel as int32 where they fit and are restored (spill_integers); decimals
+            # travel as their unscaled int64, which validation reads as such (spill_decimals).
             found = (read_partition(path, p) for path in self._pieces[table])
             pieces = [compact_dictionaries(rows) for rows in found if rows is not None]
-            return [restore_decimals(restore_integers(joined)) for joined in join_pieces(pieces)]
+            return [restore_integers(joined) for joined in join_pieces(pieces)]
         if table not in self._direct:
             split: dict[int, list[pa.Table]] = {}
             for q, part, _ in _split_files(self.ctx, table, self.ctx.files.get(table, []), None, [0]):

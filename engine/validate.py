@@ -32,6 +32,7 @@ from settle.engine.job import JobDocument
 from settle.engine.readers import DEFAULT_BATCH_ROWS, iter_file, list_input_files
 from settle.engine.rejects import TableCounts, concat_rejects, empty_rejects
 from settle.engine.schemas import canonical_schema
+from settle.engine.unscaled_decimals import unscaled_type
 from settle.engine.validate_cross import IdSet, check_table_frame, id_set
 from settle.engine.validate_rows import Limits, check_rows_frame, stratifier_columns
 
@@ -206,17 +207,25 @@ def validation_report(result: JobValidation, *, max_examples: int | None = None)
 
 def coalesce_batches(batches: Iterable[pa.Table], target: int) -> Iterator[pa.Table]:
     """Join consecutive small batches of the same raw schema (many small files) into batches of
-    about ``target`` rows: row checks have a fixed cost per batch."""
+    about ``target`` rows: row checks have a fixed cost per batch.  Field metadata does not
+    count, except which decimal an unscaled integer column stands for."""
     pending: list[pa.Table] = []
     rows = 0
     for batch in batches:
-        if pending and (batch.schema != pending[0].schema or rows + batch.num_rows > target):
+        full = rows + batch.num_rows > target
+        if pending and (full or not _same_raw_schema(batch.schema, pending[0].schema)):
             yield pa.concat_tables(pending)
             pending, rows = [], 0
         pending.append(batch)
         rows += batch.num_rows
     if pending:
         yield pa.concat_tables(pending)
+
+
+def _same_raw_schema(a: pa.Schema, b: pa.Schema) -> bool:
+    """Same names and types, and the same decimals behind unscaled integers (an ``int64``
+    column of whole dollars must not join one of unscaled cents)."""
+    return a == b and all(unscaled_type(f) == unscaled_type(g) for f, g in zip(a, b, strict=True))
 
 
 def _sorted(rejects: pa.Table) -> pa.Table:

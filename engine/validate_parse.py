@@ -20,7 +20,8 @@ Parse rules (also in ``docs/inputs.md``):
 * ``date``: text exactly ``YYYY-MM-DD`` naming a real calendar day; Parquet ``date32``,
   ``date64`` and ``timestamp`` (the calendar date, in the timestamp's own time zone).
 * ``money``: text ``[+-]digits[.digits]`` (no thousands separators, currency signs or
-  exponents; digits past the cent only when they are zeros); decimals exactly; integers as
+  exponents; digits past the cent only when they are zeros); decimals exactly (also when
+  given as their unscaled integers, :mod:`settle.engine.unscaled_decimals`); integers as
   whole dollars; floats when ``x * 100`` is within 0.0001 of a whole number of cents.
 * ``int``: text ``[+-]digits``; integer columns; integral floats and decimals.
 * ``float``: decimal text with an optional exponent; any numeric column; never NaN or infinite.
@@ -86,6 +87,7 @@ class ColumnParser:
     raw: str
     dtype: pl.DataType
     canonical: bool = False  # every cell of the batch is already canonical (see module doc)
+    unscaled: int | None = None  # money given as a decimal's unscaled int64, of this scale
 
     @property
     def is_text(self) -> bool:
@@ -117,7 +119,7 @@ class ColumnParser:
 
     def overflow(self, p: pl.Expr) -> pl.Expr | None:
         """Stage 2 (money only): the amount is well formed but too large for int64 cents."""
-        if self.column.kind != "money" or isinstance(self.dtype, pl.Null):
+        if self.column.kind != "money" or isinstance(self.dtype, pl.Null) or self.unscaled is not None:
             return None
         if self.is_text or self._fine_decimal:
             text = p if self.is_text else p.cast(pl.String)
@@ -132,6 +134,11 @@ class ColumnParser:
     def text(self) -> pl.Expr:
         """The raw cell as text, for the ``value`` column of a reject."""
         col = pl.col(self.raw)
+        if self.unscaled:  # the decimal's text, as Polars writes a decimal: "-0.05", "7.00"
+            unit = 10**self.unscaled
+            sign = pl.when(col < 0).then(pl.lit("-")).otherwise(pl.lit(""))
+            fraction = (col.abs() % unit).cast(pl.String).str.zfill(self.unscaled)
+            return pl.concat_str([sign, (col.abs() // unit).cast(pl.String), pl.lit("."), fraction])
         return col if self.is_text else col.cast(pl.String)
 
     # --- one method per kind --------------------------------------------------------------
@@ -195,6 +202,8 @@ class ColumnParser:
         return self.dtype.precision - (self.dtype.scale or 0) <= _MAX_WHOLE_DOLLAR_DIGITS
 
     def _money(self, p: pl.Expr) -> pl.Expr:
+        if self.unscaled is not None:  # exact: at most 15 whole digits (unscaled_money_scales)
+            return p * 10 ** (2 - self.unscaled) if self.unscaled < 2 else p
         if self._short_decimal:
             return (p * 100).cast(pl.Int64)
         if isinstance(self.dtype, pl.Decimal) and not self._fine_decimal:
@@ -269,10 +278,14 @@ _POLARS: dict[str, pl.DataType] = {
 }
 
 
-def parser_for(column: Column, raw: str, dtype: pl.DataType, *, canonical: bool = False) -> ColumnParser:
+def parser_for(
+    column: Column, raw: str, dtype: pl.DataType, *, canonical: bool = False, unscaled: int | None = None
+) -> ColumnParser:
     """The parser of ``column`` for a raw column named ``raw`` of Polars type ``dtype``
-    (``canonical``: every cell is known to be canonical already, :func:`canonical_text_columns`)."""
-    return ColumnParser(column, raw, dtype, canonical)
+    (``canonical``: every cell is known to be canonical already, :func:`canonical_text_columns`;
+    ``unscaled``: a money column given as the unscaled ``int64`` values of a decimal of this
+    scale, :func:`~settle.engine.unscaled_decimals.unscaled_money_scales`)."""
+    return ColumnParser(column, raw, dtype, canonical, unscaled)
 
 
 def _canonical_form(fmt: str, col: pl.Expr) -> pl.Expr:

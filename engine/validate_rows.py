@@ -33,6 +33,7 @@ import pyarrow as pa
 
 from settle.engine.rejects import REJECTS_SCHEMA, RejectReason
 from settle.engine.schemas import CODE_FORMATS, PROVENANCE_FIELDS, TABLES, Column, canonical_schema
+from settle.engine.unscaled_decimals import restore_decimals, unscaled_money_scales
 from settle.engine.validate_parse import (
     ColumnParser,
     canonical_dictionary_columns,
@@ -122,6 +123,10 @@ def check_rows_frame(
     """:func:`check_rows` as Polars frames (accepted rows in canonical column order, rejects)."""
     spec = TABLES[table]
     extra = stratifier_columns(table, stratifiers)
+    # Decimals given as their unscaled integers (the cluster's spill): amounts read as cents
+    # directly, any other back to its decimal first (settle.engine.unscaled_decimals).
+    unscaled = unscaled_money_scales(raw, {c.source_name for c in spec.columns if c.kind == "money"})
+    raw = restore_decimals(raw, keep=unscaled)
     df = frame_with_text_codes(raw)
     # Raw columns under private names, so canonical names never clash with source names.  A
     # dictionary-encoded text column (the partition stage's code columns) is checked as the
@@ -146,7 +151,13 @@ def check_rows_frame(
         f"__r{i}" for i, c in enumerate(spec.columns) if c.source_name in coded | plain_ids
     }
     parsers = [
-        parser_for(c, f"__r{i}", df.schema[f"__r{i}"], canonical=f"__r{i}" in as_is)
+        parser_for(
+            c,
+            f"__r{i}",
+            df.schema[f"__r{i}"],
+            canonical=f"__r{i}" in as_is,
+            unscaled=unscaled.get(c.source_name),
+        )
         for i, c in enumerate(spec.columns)
     ]
 
