@@ -12,13 +12,18 @@ quality, premiums) lead.
 (:class:`ReadyPartitions`) as soon as the task that writes their parts has finished (the map
 task, or the one-round validate + map task); a thread of the driver
 (:func:`write_member_level`) waits for partition 0, then 1, ..., and appends each ready
-partition's parts to the three files at once.  So the writing fills the cores the last shards
-leave idle instead of competing, after the last shard, with the settlement for them (1M
-members on 2 cores: about 1.2 CPU-s of Parquet writing).  The schema must be known before the
-first row is written, but only the last part is sure to settle it: a file is begun with the
-schema of the parts seen so far and, should a later part widen it, begun again with the wider
-one and every part rewritten.  Either way the file holds every part, in partition order, cast
-to the schema of all the parts: the bytes are those of writing them all at the end.
+partition's parts to the three files at once, once fewer shards are left than the cluster
+has CPUs (:class:`ReadyPartitions`).  So the writing fills the cores the last shards leave
+idle instead of competing, after the last shard, with the settlement for them (1M members on
+2 cores: about 1.2 CPU-s of Parquet writing); what is left shares the settle stage with the
+settlement, at the driver's own priority (at the lowest, ``nice`` 19, it waited for the
+settle tasks and was left for the end, alone on one core: 2.7-2.9 s of a 5M-member job).
+
+The schema must be known before the first row is written, but only the last part is sure to
+settle it: a file is begun with the schema of the parts seen so far and, should a later part
+widen it, begun again with the wider one and every part rewritten.  Either way the file holds
+every part, in partition order, cast to the schema of all the parts: the bytes are those of
+writing them all at the end.
 """
 
 from __future__ import annotations
@@ -30,7 +35,6 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from settle.cluster.idle_priority import lower_this_thread
 from settle.cluster.outputs import OutputWriter, ParquetSink
 from settle.cluster.spill import read_spill, read_spill_schema
 from settle.cluster.stages import REJECT_ORDER, part_path
@@ -209,7 +213,6 @@ def write_member_level(
     Once every partition is ready no task reads the raw pieces or the validated rows any
     more (most of the work folder: about 70 bytes a claim line): they are removed before the
     files are finished, while the driver settles, rather than after publishing."""
-    lower_this_thread()
     outputs: list[_PartsFile | _RejectsFile] = []
     try:
         outputs = [_PartsFile(writer, work, name) for name in _PARTS]
