@@ -9,8 +9,8 @@ population facts, i.e. no percentile truncation and no risk renormalisation, val
 are one task per shard, reported as the ``validate`` stage, and the accepted rows never touch
 the disk) -> **reduce** (figures summed on the driver) -> **settle** -> **write** (published
 in one step with ``manifest.json``).  The member-level output files are assembled partition by
-partition by a second thread of the driver from the start of the validate stage, each
-partition as soon as the shard that holds it is mapped (:mod:`settle.cluster.member_outputs`).
+partition by a second thread of the driver, each partition once the shard that holds it is
+mapped and fewer shards are left than the cluster has CPUs (:mod:`settle.cluster.member_outputs`).
 
 A job of one shard runs every stage in this process without starting Ray: there is nothing to
 spread, and the functions are the same, so the outputs are those of any other shard count.
