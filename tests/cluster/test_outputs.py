@@ -69,3 +69,35 @@ def test_a_parquet_sink_writes_its_parts_and_a_failed_one_leaves_nothing(tmp_pat
     assert not (dest / "statements.parquet").exists()
     manifest = json.loads((dest / "manifest.json").read_text())
     assert [(o["name"], o["rows"]) for o in manifest["outputs"]] == [("ledger.parquet", 3)]
+
+
+def test_member_ids_and_amounts_are_written_without_a_dictionary(tmp_path: Path) -> None:
+    table = pa.table(
+        {
+            "contract_id": ["c"] * 4,
+            "member_id": ["m1", "m2", "m3", "m4"],
+            "group_id": ["g1", "g1", "g2", "g2"],
+            "raw_cost_cents": pa.array([10, 20, 30, 40], pa.int64()),
+            "member_month_units": pa.array([1, 1, 2, 2], pa.int64()),
+        }
+    )
+    writer = OutputWriter(str(tmp_path / "out"))
+    writer.write_parquet("member_costs", table)
+    with writer.parquet_sink("ledger", table.schema) as sink:
+        sink.write(table)
+    writer.commit({"job": "demo"})
+    for name in ("member_costs.parquet", "ledger.parquet"):
+        meta = pq.ParquetFile(tmp_path / "out" / name).metadata
+        columns = meta.row_group(0)
+        dictionary = {
+            columns.column(i).path_in_schema: "RLE_DICTIONARY" in columns.column(i).encodings
+            for i in range(columns.num_columns)
+        }
+        assert dictionary == {
+            "contract_id": True,
+            "member_id": False,
+            "group_id": True,
+            "raw_cost_cents": False,
+            "member_month_units": True,
+        }, name
+        assert pq.read_table(tmp_path / "out" / name).equals(table)
