@@ -37,9 +37,9 @@ import pyarrow as pa
 
 from settle.cluster.outputs import OutputWriter, ParquetSink
 from settle.cluster.spill import read_spill, read_spill_schema
-from settle.cluster.stages import REJECT_ORDER, part_path
+from settle.cluster.stages import part_path, sorted_rejects
 from settle.engine.errors import SettleSystemError
-from settle.engine.rejects import REJECTS_SCHEMA, concat_rejects, empty_rejects
+from settle.engine.rejects import REJECTS_SCHEMA, empty_rejects
 
 __all__ = ["ReadyPartitions", "merged_schema", "write_member_level"]
 
@@ -130,14 +130,32 @@ def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
     return pa.table(columns, schema=schema)
 
 
-class _PartsFile:
+class _OutputFile:
+    """One output file being written: its sink, finished or discarded once."""
+
+    def __init__(self, writer: OutputWriter) -> None:
+        self.writer = writer
+        self.sink: ParquetSink | None = None
+
+    def _finish(self) -> None:
+        assert self.sink is not None
+        sink, self.sink = self.sink, None
+        self.writer.finish_parquet(sink)
+
+    def discard(self) -> None:
+        if self.sink is not None:
+            sink, self.sink = self.sink, None
+            self.writer.discard_parquet(sink)
+
+
+class _PartsFile(_OutputFile):
     """``attribution.parquet`` or ``member_costs.parquet``, a partition's part at a time."""
 
     def __init__(self, writer: OutputWriter, work: Path, name: str) -> None:
-        self.writer, self.work, self.name = writer, work, name
+        super().__init__(writer)
+        self.work, self.name = work, name
         self.paths: list[Path] = []
         self.schemas: list[pa.Schema] = []
-        self.sink: ParquetSink | None = None
 
     def add(self, p: int) -> None:
         path = part_path(self.work, self.name, p)
@@ -160,29 +178,23 @@ class _PartsFile:
             empty = pa.table({"contract_id": pa.array([], pa.string())})
             self.sink = self.writer.open_parquet(self.name, empty.schema)
             self.sink.write(empty)
-        self.writer.finish_parquet(self.sink)
-        self.sink = None
-
-    def discard(self) -> None:
-        if self.sink is not None:
-            sink, self.sink = self.sink, None
-            self.writer.discard_parquet(sink)
+        self._finish()
 
 
-class _RejectsFile:
+class _RejectsFile(_OutputFile):
     """``rejects.parquet``: the broadcast tables' rejects, then each partition's, sorted."""
 
     def __init__(self, writer: OutputWriter, work: Path, shared: pa.Table) -> None:
+        super().__init__(writer)
         self.work = work
-        self.writer = writer
-        self.sink: ParquetSink | None = writer.open_parquet("rejects", REJECTS_SCHEMA)
+        self.sink = writer.open_parquet("rejects", REJECTS_SCHEMA)
         self.produced = False
         if shared.num_rows:
             self._write([shared])
 
     def _write(self, tables: Iterable[pa.Table]) -> None:
         assert self.sink is not None
-        self.sink.write(concat_rejects(tables).sort_by([(c, "ascending") for c in REJECT_ORDER]))
+        self.sink.write(sorted_rejects(tables))
         self.produced = True
 
     def add(self, p: int) -> None:
@@ -195,13 +207,7 @@ class _RejectsFile:
         assert self.sink is not None
         if not self.produced:
             self.sink.write(empty_rejects())
-        self.writer.finish_parquet(self.sink)
-        self.sink = None
-
-    def discard(self) -> None:
-        if self.sink is not None:
-            sink, self.sink = self.sink, None
-            self.writer.discard_parquet(sink)
+        self._finish()
 
 
 def write_member_level(

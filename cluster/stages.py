@@ -25,7 +25,7 @@ when the members fall in different partitions.)
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,6 +57,7 @@ __all__ = [
     "map_stage",
     "part_path",
     "partition_stage",
+    "sorted_rejects",
     "validate_map_stage",
     "validate_stage",
 ]
@@ -367,7 +368,7 @@ def _validate(
             reasons[table].update(tv.counts.rejected_by_reason)
         found = concat_rejects(rejects)
         if found.num_rows:
-            write_spill(_sorted_rejects(found), _part(ctx, "rejects-v", p), ctx.spill_compression)
+            write_spill(sorted_rejects([found]), _part(ctx, "rejects-v", p), ctx.spill_compression)
     tables = {t: pl.concat(parts, how="vertical", rechunk=False) for t, parts in accepted.items()}
     facts = PopulationFacts()
     if population and any(plan.needs_population_pass for plan in ctx.plans) and _has_members(tables):
@@ -428,7 +429,7 @@ def _map(
             write_spill(sorted_rows.to_arrow(), _part(ctx, name, int(p)), ctx.spill_compression)
     if out.rejects.num_rows:
         for p, rows in _route_rejects(ctx, out.rejects, tables):
-            write_spill(_sorted_rejects(rows), _part(ctx, "rejects-k", p), ctx.spill_compression)
+            write_spill(sorted_rejects([rows]), _part(ctx, "rejects-k", p), ctx.spill_compression)
     return MapResult(
         pool_bases=out.pool_bases,
         baselines=out.baselines,
@@ -467,9 +468,9 @@ def _route_rejects(
         yield int(p), rows.drop("__p").to_arrow()
 
 
-def _sorted_rejects(rejects: pa.Table) -> pa.Table:
-    table = concat_rejects([rejects])
-    return table.sort_by([(c, "ascending") for c in REJECT_ORDER])
+def sorted_rejects(tables: Iterable[pa.Table]) -> pa.Table:
+    """``tables`` of rejects as one, sorted by :data:`REJECT_ORDER`."""
+    return concat_rejects(tables).sort_by([(c, "ascending") for c in REJECT_ORDER])
 
 
 def part_path(work: str | Path, name: str, p: int) -> Path:

@@ -24,10 +24,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from settle.engine.validate_parse import MAX_WHOLE_DOLLAR_DIGITS
+
 __all__ = ["UNSCALED_MARK", "restore_decimals", "unscaled_money_scales", "unscaled_type"]
 
 UNSCALED_MARK = b"settle.decimal"  # field metadata: "p,s" of the decimal128 an int64 stands for
-_MAX_WHOLE_DOLLAR_DIGITS = 15  # as validate_parse: 10**15 dollars = 10**17 cents < 2**63
 
 
 def unscaled_type(field: pa.Field) -> pa.Decimal128Type | None:
@@ -45,7 +46,7 @@ def unscaled_money_scales(raw: pa.Table, money: Collection[str]) -> dict[str, in
     found = {}
     for field in raw.schema:
         typ = unscaled_type(field) if field.name in money else None
-        if typ is not None and typ.scale <= 2 and typ.precision - typ.scale <= _MAX_WHOLE_DOLLAR_DIGITS:
+        if typ is not None and typ.scale <= 2 and typ.precision - typ.scale <= MAX_WHOLE_DOLLAR_DIGITS:
             found[field.name] = typ.scale
     return found
 

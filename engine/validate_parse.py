@@ -51,6 +51,7 @@ import pyarrow.compute as pc
 from settle.engine.schemas import Column
 
 __all__ = [
+    "MAX_WHOLE_DOLLAR_DIGITS",
     "ColumnParser",
     "canonical_dictionary_columns",
     "canonical_identifier_columns",
@@ -66,9 +67,9 @@ _FLOAT = r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d{1,3})?$"
 _TRUE = ["true", "t", "yes", "y", "1"]
 _FALSE = ["false", "f", "no", "n", "0"]
 _CLAIM_TYPES = ["professional", "institutional"]  # canonical claim types (lower case)
-_MAX_WHOLE_DOLLAR_DIGITS = 15  # 10**15 dollars = 10**17 cents < 2**63
+MAX_WHOLE_DOLLAR_DIGITS = 15  # 10**15 dollars = 10**17 cents < 2**63
 _FLOAT_CENT_TOLERANCE = 1e-4
-_DECIMAL_DOLLAR_LIMIT = Decimal(10**_MAX_WHOLE_DOLLAR_DIGITS)  # first amount out of range
+_DECIMAL_DOLLAR_LIMIT = Decimal(10**MAX_WHOLE_DOLLAR_DIGITS)  # first amount out of range
 _WIDTH = {"npi": 10, "tin": 9, "pos": 2, "specialty": 2}
 _FORMAT_RE = {
     "npi": r"^\d{10}$",
@@ -124,12 +125,12 @@ class ColumnParser:
         if self.is_text or self._fine_decimal:
             text = p if self.is_text else p.cast(pl.String)
             valid, whole_digits, _ = _money_parts(text)
-            return valid & (whole_digits > _MAX_WHOLE_DOLLAR_DIGITS)
+            return valid & (whole_digits > MAX_WHOLE_DOLLAR_DIGITS)
         if self._short_decimal:
             return None
         if isinstance(self.dtype, pl.Decimal):  # exactly: 999999999999999.99 is 1e15 as a float
             return p.abs() >= pl.lit(_DECIMAL_DOLLAR_LIMIT)
-        return p.cast(pl.Float64).abs() >= 10.0**_MAX_WHOLE_DOLLAR_DIGITS
+        return p.cast(pl.Float64).abs() >= 10.0**MAX_WHOLE_DOLLAR_DIGITS
 
     def text(self) -> pl.Expr:
         """The raw cell as text, for the ``value`` column of a reject."""
@@ -199,7 +200,7 @@ class ColumnParser:
         int64 cents (``decimal(12, 2)``, say): no amount of it needs the range check."""
         if not isinstance(self.dtype, pl.Decimal) or self._fine_decimal or self.dtype.precision is None:
             return False
-        return self.dtype.precision - (self.dtype.scale or 0) <= _MAX_WHOLE_DOLLAR_DIGITS
+        return self.dtype.precision - (self.dtype.scale or 0) <= MAX_WHOLE_DOLLAR_DIGITS
 
     def _money(self, p: pl.Expr) -> pl.Expr:
         if self.unscaled is not None:  # exact: at most 15 whole digits (unscaled_money_scales)
@@ -212,14 +213,14 @@ class ColumnParser:
         if self.is_text or self._fine_decimal:
             text = p if self.is_text else p.cast(pl.String)
             valid, whole_digits, cents = _money_parts(text)
-            return pl.when(valid & (whole_digits <= _MAX_WHOLE_DOLLAR_DIGITS)).then(cents).cast(pl.Int64)
+            return pl.when(valid & (whole_digits <= MAX_WHOLE_DOLLAR_DIGITS)).then(cents).cast(pl.Int64)
         if self.dtype.is_integer():
-            small = p.cast(pl.Float64).abs() < 10.0**_MAX_WHOLE_DOLLAR_DIGITS
+            small = p.cast(pl.Float64).abs() < 10.0**MAX_WHOLE_DOLLAR_DIGITS
             return pl.when(small).then(p.cast(pl.Int64, strict=False) * 100)
         scaled = p.cast(pl.Float64) * 100.0
         whole_cents = scaled.round(0)
         ok = scaled.is_finite() & ((scaled - whole_cents).abs() <= _FLOAT_CENT_TOLERANCE)
-        ok = ok & (scaled.abs() < 10.0 ** (_MAX_WHOLE_DOLLAR_DIGITS + 2))
+        ok = ok & (scaled.abs() < 10.0 ** (MAX_WHOLE_DOLLAR_DIGITS + 2))
         return pl.when(ok).then(whole_cents.cast(pl.Int64, strict=False))
 
     def _int(self, p: pl.Expr) -> pl.Expr:
