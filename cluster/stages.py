@@ -42,7 +42,7 @@ from settle.cluster.spill_integers import narrow_integers, restore_integers
 from settle.cluster.task_codes import TaskCodes, compact_dictionaries, join_pieces
 from settle.engine.errors import SettleSystemError
 from settle.engine.pipeline.plan import ContractPlan
-from settle.engine.pipeline.shard import PopulationFacts, map_shard, population_facts
+from settle.engine.pipeline.shard import PopulationFacts, map_shard, population_facts, read_columns
 from settle.engine.readers import InputFile, iter_file
 from settle.engine.rejects import concat_rejects
 from settle.engine.schemas import PROVENANCE_FIELDS
@@ -358,6 +358,7 @@ def _validate(
                 stratifiers=ctx.stratifiers,
                 members=None if first else members,
                 roster_npis=None if first else ctx.roster_npis,
+                keep=read_columns(table),
             )
             if first:
                 members = id_set(tv.frame["member_id"])

@@ -20,7 +20,7 @@ an :class:`InvariantViolation`.  :func:`validate_job` runs the tables in depende
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -31,9 +31,9 @@ import pyarrow as pa
 from settle.engine.job import JobDocument
 from settle.engine.readers import DEFAULT_BATCH_ROWS, iter_file, list_input_files
 from settle.engine.rejects import TableCounts, concat_rejects, empty_rejects
-from settle.engine.schemas import canonical_schema
+from settle.engine.schemas import TABLES, canonical_schema
 from settle.engine.unscaled_decimals import unscaled_type
-from settle.engine.validate_cross import IdSet, check_table_frame, id_set
+from settle.engine.validate_cross import IdSet, check_table_frame, id_set, table_check_columns
 from settle.engine.validate_rows import Limits, check_rows_frame, stratifier_columns
 
 __all__ = [
@@ -48,6 +48,7 @@ __all__ = [
 ]
 
 _CHECK_ROWS = 1_000_000  # rows per row-check batch, when files are small
+_CANONICAL = {name: {c.name for c in spec.columns} for name, spec in TABLES.items()}
 
 # Tables whose accepted rows other tables are checked against come first.
 _ORDER = ("eligibility", "roster", "medical_claim", "pharmacy_claim")
@@ -104,17 +105,25 @@ def validate_batches(
     members: IdSet | None = None,
     roster_npis: IdSet | None = None,
     limits: Limits = Limits(),
+    keep: Collection[str] | None = None,
 ) -> TableValidation:
-    """Validate raw batches of one table (as the readers yield them, from any number of files)."""
+    """Validate raw batches of one table (as the readers yield them, from any number of files).
+
+    ``keep``: the canonical columns the accepted rows carry (default: all; every column is
+    checked either way, see :func:`~settle.engine.validate_rows.check_rows_frame`)."""
     read = 0
     kept: list[pl.DataFrame] = []
     rejected: list[pl.DataFrame] = []
+    # The table checks read some columns the caller may not keep: dropped after them.
+    checked = None if keep is None else {*keep, *table_check_columns(table)}
     for raw in coalesce_batches(batches, _CHECK_ROWS):
         read += raw.num_rows
-        ok, bad = check_rows_frame(raw, table, stratifiers=stratifiers, limits=limits)
+        ok, bad = check_rows_frame(raw, table, stratifiers=stratifiers, limits=limits, keep=checked)
         kept.append(ok)
         rejected.append(bad)
     schema = canonical_schema(table, extra=stratifier_columns(table, stratifiers))
+    if keep is not None:
+        schema = pa.schema([f for f in schema if f.name in keep or f.name not in _CANONICAL[table]])
     if kept:
         rows = pl.concat(kept, how="vertical", rechunk=False)
     else:
@@ -122,6 +131,8 @@ def validate_batches(
         assert isinstance(empty, pl.DataFrame)
         rows = empty
     good, cross = check_table_frame(rows, table, members=members, roster_npis=roster_npis)
+    if keep is not None:
+        good = good.select(schema.names)
     rejected.append(cross)
     rejects = _sorted(concat_rejects(r.to_arrow() for r in rejected))
     counts = TableCounts.from_parts(table, files=files, read=read, accepted=good.height, rejects=rejects)

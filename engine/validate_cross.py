@@ -42,7 +42,7 @@ from settle.engine.money import cents_to_str_expr
 from settle.engine.rejects import REJECTS_SCHEMA, RejectReason
 from settle.engine.validate_rows import Check, describe
 
-__all__ = ["DUPLICATE_KEYS", "IdSet", "check_table", "check_table_frame", "id_set"]
+__all__ = ["DUPLICATE_KEYS", "IdSet", "check_table", "check_table_frame", "id_set", "table_check_columns"]
 
 DUPLICATE_KEYS: dict[str, tuple[str, ...]] = {
     "medical_claim": ("claim_id", "claim_line_number", "paid_date", "paid_cents", "allowed_cents"),
@@ -65,6 +65,16 @@ def id_set(values: pa.Array | pa.ChunkedArray | pl.Series | Sequence[str]) -> Id
     """Distinct non-null identifiers from any column-like value."""
     series = values if isinstance(values, pl.Series) else pl.Series("id", values, dtype=pl.String)
     return series.cast(pl.String).drop_nulls().unique()
+
+
+def table_check_columns(table: str) -> frozenset[str]:
+    """The canonical columns the table checks of ``table`` read (provenance aside)."""
+    columns = set(DUPLICATE_KEYS.get(table, ()))
+    if table in _CLAIMS:
+        columns |= {*_LINE, "paid_cents", "allowed_cents", "member_id"}
+    if table == "medical_claim":
+        columns |= {"rendering_tin", "billing_tin", "rendering_npi", "billing_npi"}
+    return frozenset(columns)
 
 
 def check_table(

@@ -25,7 +25,7 @@ a value is never silently dropped).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import polars as pl
@@ -118,22 +118,34 @@ def stratifier_columns(table: str, stratifiers: Sequence[str]) -> tuple[str, ...
 
 
 def check_rows_frame(
-    raw: pa.Table, table: str, *, stratifiers: Sequence[str] = (), limits: Limits = Limits()
+    raw: pa.Table,
+    table: str,
+    *,
+    stratifiers: Sequence[str] = (),
+    limits: Limits = Limits(),
+    keep: Collection[str] | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """:func:`check_rows` as Polars frames (accepted rows in canonical column order, rejects)."""
+    """:func:`check_rows` as Polars frames (accepted rows in canonical column order, rejects).
+
+    ``keep``: the canonical columns the accepted rows carry (default: all).  The others are
+    checked all the same; one that arrives as a dictionary whose every value is canonical
+    (the partition stage's code columns) is then never decoded to text: its indices stand in
+    for it, since only whether a cell is empty is left to check."""
     spec = TABLES[table]
     extra = stratifier_columns(table, stratifiers)
     # Decimals given as their unscaled integers (the cluster's spill): amounts read as cents
     # directly, any other back to its decimal first (settle.engine.unscaled_decimals).
     unscaled = unscaled_money_scales(raw, {c.source_name for c in spec.columns if c.kind == "money"})
     raw = restore_decimals(raw, keep=unscaled)
-    df = frame_with_text_codes(raw)
-    # Raw columns under private names, so canonical names never clash with source names.  A
-    # dictionary-encoded text column (the partition stage's code columns) is checked as the
+    # A dictionary-encoded text column (the partition stage's code columns) is checked as the
     # text it stands for; its format on its dictionary's values, not on every cell.
     coded = canonical_dictionary_columns(
-        raw, {c.source_name: c for c in spec.columns if c.source_name in df.columns}
+        raw, {c.source_name: c for c in spec.columns if c.source_name in raw.column_names}
     )
+    kept = [c for c in spec.columns if keep is None or c.name in keep]
+    unread = {c.source_name for c in spec.columns if c not in kept and c.source_name in coded}
+    # Raw columns under private names, so canonical names never clash with source names.
+    df = frame_with_text_codes(raw, as_indices=unread)
     renamed = []
     for i, c in enumerate(spec.columns):
         src = c.source_name
@@ -173,7 +185,7 @@ def check_rows_frame(
     # One pass flags the failing rows; which check each failed first is worked out on those only.
     checked = lf.with_columns(pl.any_horizontal(flags).alias("__bad")).collect()
 
-    canonical = [pl.col(f"__v{i}").alias(c.name) for i, c in enumerate(spec.columns)]
+    canonical = [pl.col(f"__v{i}").alias(c.name) for i, c in enumerate(spec.columns) if c in kept]
     failed = checked["__bad"]
     if not failed.any():
         return checked.select(*canonical, *extra, *_PROV), _empty_rejects_frame()
@@ -182,12 +194,13 @@ def check_rows_frame(
     return good, describe(bad, table, checks)
 
 
-def frame_with_text_codes(raw: pa.Table) -> pl.DataFrame:
+def frame_with_text_codes(raw: pa.Table, as_indices: Collection[str] = ()) -> pl.DataFrame:
     """``raw`` as a Polars frame, its ``dictionary<int32, string>`` columns (the partition
     stage's code columns; not the provenance ``_source_file``) decoded to text: each chunk's
     dictionary taken by its indices in Polars.  A gather of string views costs a third of
     converting the dictionary to a Categorical and casting that to text (one 1.9 M-line
-    partition, one thread, NPIs: 8 ms against 7 + 36 ms); nulls stay null."""
+    partition, one thread, NPIs: 8 ms against 7 + 36 ms); nulls stay null.  The columns of
+    ``as_indices`` come as their ``UInt32`` indices instead (null where the cell is)."""
     decoded: dict[str, pl.Series] = {}
     for field in raw.schema:
         if field.name in _PROV or not pa.types.is_dictionary(field.type):
@@ -196,7 +209,9 @@ def frame_with_text_codes(raw: pa.Table) -> pl.DataFrame:
             continue
         chunks = [
             # The int32 indices seen as uint32 (zero copy; never negative in a valid array).
-            pl.Series(field.name, chunk.dictionary).gather(pl.Series(chunk.indices.view(pa.uint32())))
+            pl.Series(field.name, chunk.indices.view(pa.uint32()))
+            if field.name in as_indices
+            else pl.Series(field.name, chunk.dictionary).gather(pl.Series(chunk.indices.view(pa.uint32())))
             for chunk in raw.column(field.name).chunks
         ]
         decoded[field.name] = (

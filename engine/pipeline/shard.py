@@ -35,11 +35,36 @@ from settle.engine.kernels.rules import ContractRules
 from settle.engine.pipeline.plan import ContractPlan
 from settle.engine.pipeline.pools import attributed_payments, provider_payments
 from settle.engine.rejects import concat_rejects, empty_rejects
+from settle.engine.schemas import TABLES
 
-__all__ = ["PopulationFacts", "ShardOutput", "map_shard", "population_facts"]
+__all__ = [
+    "UNREAD_COLUMNS",
+    "PopulationFacts",
+    "ShardOutput",
+    "map_shard",
+    "population_facts",
+    "read_columns",
+]
 
 Tables = Mapping[str, pa.Table | pl.DataFrame]
 _T = TypeVar("_T")
+
+# Columns that validation checks and no kernel reads: a caller may leave them out of the
+# tables it hands to map_shard and population_facts (the cluster does: they are never decoded
+# after validation, settle.engine.validate_rows.check_rows_frame's ``keep``).  A kernel that
+# starts reading one must take it out of here (tests/test_unread_columns.py compares the
+# kernels' results with and without them on a book where they vary).
+UNREAD_COLUMNS: dict[str, frozenset[str]] = {
+    "medical_claim": frozenset({"claim_type", "place_of_service_code", "claim_end_date", "data_source"}),
+}
+
+
+def read_columns(table: str) -> frozenset[str] | None:
+    """The canonical columns of ``table`` the kernels read (``None``: all of them)."""
+    unread = UNREAD_COLUMNS.get(table)
+    if unread is None:
+        return None
+    return frozenset(c.name for c in TABLES[table].columns) - unread
 
 
 @dataclass

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 
 from settle.engine.job import load_job
 from settle.engine.rejects import REJECTS_SCHEMA, RejectReason
+from settle.engine.schemas import canonical_schema
 from settle.engine.validate import (
     Limits,
     validate_batches,
@@ -549,6 +551,52 @@ def test_dictionary_encoded_codes_validate_as_their_text(lines: list[tuple[str, 
     assert codes.rejects.equals(text.rejects)
     assert codes.accepted.equals(text.accepted)
     assert codes.accepted.schema.field("rendering_npi").type == pa.string()
+
+
+UNCODED_CLAIM_TYPE = [  # claim types missing: null in a dictionary, as a Parquet null arrives
+    ("C11", "1", "", "0001", "2025-01-05", "2025-02-01", "0123456789", "012345678", "10", "12"),
+    ("C12", "1", "", "0002", "2025-02-05", "2025-03-01", "1999999999", "", "7.5", "9"),
+]
+
+
+def nulls_for_empty(batch: pa.Table, name: str) -> pa.Table:
+    at = batch.schema.get_field_index(name)
+    column = pc.if_else(pc.equal(batch[name], ""), pa.scalar(None, pa.string()), batch[name])
+    return batch.set_column(at, name, column)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    lines=st.lists(st.sampled_from(GOOD_LINES + BAD_LINES + UNCODED_CLAIM_TYPE), max_size=30),
+    cut=st.integers(min_value=0, max_value=30),
+    bad_type=st.booleans(),
+)
+def test_columns_left_out_are_checked_all_the_same(
+    lines: list[tuple[str, ...]], cut: int, bad_type: bool
+) -> None:
+    """``keep`` leaves columns out of the accepted rows, never out of the checks: a missing
+    claim type is rejected whether its dictionary is all canonical (the indices stand in for the
+    text) or holds a malformed type (the full parse), and the rows kept are the same."""
+    cut = min(cut, len(lines))
+    if bad_type:
+        lines = [
+            *lines,
+            ("C13", "1", "dental", "0001", "2025-01-05", "2025-02-01", "0123456789", "", "1", "1"),
+        ]
+    plain = [raw_batch(lines[:cut], "f", 1), raw_batch(lines[cut:], "f", len(lines[:cut]) + 1)]
+    batches = [coded(nulls_for_empty(b, "claim_type")) for b in plain]
+    left_out = ["claim_type", "rendering_npi", "claim_end_date"]
+    keep = {c for c in canonical_schema("medical_claim").names if c not in left_out}
+    every = validate_batches("medical_claim", batches, members=MEMBERS, roster_npis=NPIS)
+    some = validate_batches("medical_claim", batches, members=MEMBERS, roster_npis=NPIS, keep=keep)
+    assert some.rejects.equals(every.rejects)
+    assert some.accepted.equals(every.accepted.drop_columns(left_out))
+    assert some.schema.names == some.accepted.schema.names
+    # By hand: C11, C12 fail first on their missing claim type, C13 on its malformed one.
+    expected = {i + 1: "missing_value" for i, line in enumerate(lines) if line[0] in ("C11", "C12")}
+    expected.update({i + 1: "bad_code" for i, line in enumerate(lines) if line[0] == "C13"})
+    on_type = {r["row_number"]: r["reason"] for r in some.rejects.to_pylist() if r["column"] == "claim_type"}
+    assert on_type == expected
 
 
 def test_pharmacy_duplicates_reversals_and_members(tmp_path: Path) -> None:
