@@ -42,12 +42,19 @@ from settle.cluster.spill_integers import narrow_integers, restore_integers
 from settle.cluster.task_codes import TaskCodes, compact_dictionaries, join_pieces
 from settle.engine.errors import SettleSystemError
 from settle.engine.pipeline.plan import ContractPlan
-from settle.engine.pipeline.shard import PopulationFacts, map_shard, population_facts, read_columns
+from settle.engine.pipeline.shard import (
+    UNREAD_COLUMNS,
+    PopulationFacts,
+    map_shard,
+    population_facts,
+    read_columns,
+)
 from settle.engine.readers import InputFile, iter_file
 from settle.engine.rejects import concat_rejects
 from settle.engine.schemas import PROVENANCE_FIELDS
 from settle.engine.validate import coalesce_batches, validate_batches
 from settle.engine.validate_cross import IdSet, id_set
+from settle.engine.validate_precheck import drop_prechecked, prechecked
 
 __all__ = [
     "MapResult",
@@ -273,8 +280,12 @@ def _split_files(
                     source = pa.DictionaryArray.from_arrays(index, names, safe=False)
                     yield batch.set_column(at, PROVENANCE_FIELDS[0], source)
 
+    unread = UNREAD_COLUMNS.get(table, frozenset())
     for batch in coalesce_batches(raw(), SPLIT_ROWS):
         if codes is not None:
+            # Columns validation checks but does not keep, which no row of this batch can
+            # fail on, are not carried to it (settle.engine.validate_precheck).
+            batch = drop_prechecked(batch, table, prechecked(batch, table, unread))
             batch = narrow_integers(narrow_decimals(codes.encode(batch)))
         parts = partitions_of(batch, table, ctx.partitions)
         # Split at most SPLIT_ROWS rows at a time: the take that groups rows by partition

@@ -34,7 +34,7 @@ from settle.engine.rejects import TableCounts, concat_rejects, empty_rejects
 from settle.engine.schemas import TABLES, canonical_schema
 from settle.engine.unscaled_decimals import unscaled_type
 from settle.engine.validate_cross import IdSet, check_table_frame, id_set, table_check_columns
-from settle.engine.validate_rows import Limits, check_rows_frame, stratifier_columns
+from settle.engine.validate_rows import Limits, check_rows_frame, prechecked_in, stratifier_columns
 
 __all__ = [
     "JobValidation",
@@ -234,9 +234,14 @@ def coalesce_batches(batches: Iterable[pa.Table], target: int) -> Iterator[pa.Ta
 
 
 def _same_raw_schema(a: pa.Schema, b: pa.Schema) -> bool:
-    """Same names and types, and the same decimals behind unscaled integers (an ``int64``
-    column of whole dollars must not join one of unscaled cents)."""
-    return a == b and all(unscaled_type(f) == unscaled_type(g) for f, g in zip(a, b, strict=True))
+    """Same names and types, the same decimals behind unscaled integers (an ``int64`` column
+    of whole dollars must not join one of unscaled cents), and the same columns prechecked (a
+    batch of a file without a required column must not join one whose column was dropped)."""
+    return (
+        a == b
+        and all(unscaled_type(f) == unscaled_type(g) for f, g in zip(a, b, strict=True))
+        and prechecked_in(a) == prechecked_in(b)
+    )
 
 
 def _sorted(rejects: pa.Table) -> pa.Table:

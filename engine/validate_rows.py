@@ -26,11 +26,12 @@ a value is never silently dropped).
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import polars as pl
 import pyarrow as pa
 
+from settle.engine.errors import SettleSystemError
 from settle.engine.rejects import REJECTS_SCHEMA, RejectReason
 from settle.engine.schemas import CODE_FORMATS, PROVENANCE_FIELDS, TABLES, Column, canonical_schema
 from settle.engine.unscaled_decimals import restore_decimals, unscaled_money_scales
@@ -43,16 +44,22 @@ from settle.engine.validate_parse import (
 )
 
 __all__ = [
+    "PRECHECKED_KEY",
+    "SPANS",
     "Check",
     "Limits",
     "check_rows",
     "check_rows_frame",
     "describe",
     "first_failure",
+    "prechecked_in",
     "stratifier_columns",
 ]
 
 _CLAIMS = ("medical_claim", "pharmacy_claim")
+# Schema metadata of a raw batch: the columns the partition stage found no row could fail on
+# and dropped (comma-separated; settle.engine.validate_precheck).
+PRECHECKED_KEY = b"settle.prechecked"
 _NULL = pl.lit(None, dtype=pl.String)  # the value of a missing-value reject: the cell was empty
 _PROV = [f.name for f in PROVENANCE_FIELDS]
 
@@ -109,6 +116,13 @@ def check_rows(
     return good.to_arrow().cast(schema), bad.to_arrow().cast(REJECTS_SCHEMA)
 
 
+def prechecked_in(raw: pa.Table | pa.Schema) -> frozenset[str]:
+    """The columns a raw batch's schema says were dropped as prechecked (:data:`PRECHECKED_KEY`)."""
+    schema = raw if isinstance(raw, pa.Schema) else raw.schema
+    listed = (schema.metadata or {}).get(PRECHECKED_KEY)
+    return frozenset(listed.decode().split(",")) if listed else frozenset()
+
+
 def stratifier_columns(table: str, stratifiers: Sequence[str]) -> tuple[str, ...]:
     """The declared stratifiers a table keeps beyond its own columns (eligibility only)."""
     if table != "eligibility":
@@ -143,6 +157,14 @@ def check_rows_frame(
         raw, {c.source_name: c for c in spec.columns if c.source_name in raw.column_names}
     )
     kept = [c for c in spec.columns if keep is None or c.name in keep]
+    # Columns dropped because no row could fail on them: checked as absent and optional.
+    dropped = prechecked_in(raw)
+    if dropped & {c.name for c in kept}:
+        raise SettleSystemError(
+            f"{table}: a batch without {', '.join(sorted(dropped))} (prechecked) was validated "
+            "by a caller that keeps them"
+        )
+    columns = [replace(c, required=False) if c.name in dropped else c for c in spec.columns]
     unread = {c.source_name for c in spec.columns if c not in kept and c.source_name in coded}
     # Raw columns under private names, so canonical names never clash with source names.
     df = frame_with_text_codes(raw, as_indices=unread)
@@ -180,7 +202,7 @@ def check_rows_frame(
         if overflow is not None:
             stage2.append(overflow.alias(f"__o{i}"))
     lf = lf.with_columns(stage2)
-    checks = _checks(table, spec.columns, parsers, lf.collect_schema().names(), limits)
+    checks = _checks(table, columns, parsers, lf.collect_schema().names(), limits)
     flags = [ch.flag.fill_null(False).alias(f"__f{k}") for k, ch in enumerate(checks)]
     # One pass flags the failing rows; which check each failed first is worked out on those only.
     checked = lf.with_columns(pl.any_horizontal(flags).alias("__bad")).collect()
@@ -379,7 +401,7 @@ def _checks(
             )
         )
     # 5. spans
-    for start, end in _SPANS.get(table, ()):
+    for start, end in SPANS.get(table, ()):
         out.append(
             Check(
                 RejectReason.END_BEFORE_START, end, f"{end} is before {start}", v(end) < v(start), text(end)
@@ -388,7 +410,7 @@ def _checks(
     return out
 
 
-_SPANS: dict[str, tuple[tuple[str, str], ...]] = {
+SPANS: dict[str, tuple[tuple[str, str], ...]] = {  # (start, end) column pairs: end >= start
     "eligibility": (("enrollment_start_date", "enrollment_end_date"),),
     "roster": (("effective_date", "termination_date"),),
     "medical_claim": (("claim_start_date", "claim_end_date"),),

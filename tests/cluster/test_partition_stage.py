@@ -14,11 +14,12 @@ import pytest
 from settle.cluster import stages
 from settle.cluster.partitioning import partitions_of
 from settle.cluster.plan import InputTask
-from settle.cluster.spill import partitions_in, read_partition
+from settle.cluster.spill import partitions_in, read_partition, read_spill_schema
 from settle.cluster.stages import ShardContext, partition_stage
 from settle.engine.job import load_job
 from settle.engine.readers import list_input_files
 from settle.engine.schemas import SOURCE_FILE_TYPE
+from settle.engine.validate_rows import prechecked_in
 
 
 @pytest.mark.parametrize("held_bytes", [1, stages.PIECE_BUFFER_BYTES])
@@ -104,3 +105,40 @@ def test_pieces_of_a_many_file_task_name_each_rows_file_and_row(
     assert joined["member_id"].equals(joined["member_id_piece"], check_names=False)
     assert joined["rendering_npi"].equals(joined["rendering_npi_piece"], check_names=False)
     assert Counter(pieced["_source_file"]) == Counter(originals["_source_file"])
+
+
+def test_columns_no_row_can_fail_on_are_left_out_of_the_pieces(
+    books: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The claims' unread columns (claim type, place of service, end date, source) are not
+    spilled where every row of a split batch passes their checks, and are named in the piece's
+    schema; the batch holding the bad book's end-before-start row keeps its end dates."""
+    monkeypatch.setattr(stages, "SPLIT_ROWS", 500)
+    unread = {"claim_type", "place_of_service_code", "claim_end_date", "data_source"}
+    kept_end_dates = 0
+    for name in ("by_group", "bad"):
+        job = load_job(books[name] / "job.yaml")
+        work = tmp_path / name
+        ctx = ShardContext(
+            work=str(work),
+            partitions=4,
+            plans=[],
+            tables=("medical_claim",),
+            column_maps={},
+            stratifiers=(),
+            roster=pa.table({"npi": pa.array([], pa.string())}),
+            roster_npis=pl.Series("id", [], dtype=pl.String),
+            partitioned=True,
+        )
+        partition_stage(
+            ctx, InputTask("medical_claim", 0, tuple(list_input_files(job.input_paths("medical_claim"))))
+        )
+        for piece in sorted((work / "pieces" / "medical_claim").glob("*.arrow")):
+            schema = read_spill_schema(piece)
+            dropped = prechecked_in(schema)
+            assert not dropped & set(schema.names)
+            assert dropped | (unread & set(schema.names)) == unread
+            if name == "by_group":
+                assert dropped == unread
+            kept_end_dates += "claim_end_date" in schema.names
+    assert kept_end_dates > 0
