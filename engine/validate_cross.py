@@ -34,6 +34,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TypeAlias
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 
@@ -53,6 +54,7 @@ DUPLICATE_KEYS: dict[str, tuple[str, ...]] = {
 }
 _CLAIMS = ("medical_claim", "pharmacy_claim")
 _LINE = ("claim_id", "claim_line_number")
+_LINE_HASH = "__line"
 
 IdSet: TypeAlias = pl.Series
 """A set of identifiers (distinct, non-null strings) for the cross-table checks."""
@@ -97,6 +99,8 @@ def check_table_frame(
     if not rules or df.height == 0:
         return df, empty
     indexed = df.with_row_index("__i")
+    if table in _CLAIMS:  # the claim-line key's hash, which two checks read (see _line_hash)
+        indexed = indexed.with_columns(key_hash(_LINE).alias(_LINE_HASH))
     found = []
     for k, (_, select) in enumerate(rules):
         hits = select(indexed)
@@ -107,8 +111,14 @@ def check_table_frame(
         return df, empty
     first = pl.concat(found).sort("__i", "__k").unique("__i", keep="first", maintain_order=True)
     failed = indexed.join(first, on="__i", how="inner", maintain_order="left")
-    good = indexed.filter(~pl.col("__i").is_in(first["__i"].implode())).drop("__i")
-    return good, describe(failed, table, [check for check, _ in rules])
+    passed = np.ones(df.height, dtype=np.bool_)
+    passed[first["__i"].to_numpy()] = False
+    return df.filter(pl.Series(passed)), describe(failed, table, [check for check, _ in rules])
+
+
+def _line_hash(df: pl.DataFrame) -> pl.Expr:
+    """``key_hash(_LINE)``: the column computed once per table where there is one."""
+    return pl.col(_LINE_HASH) if _LINE_HASH in df.columns else key_hash(_LINE)
 
 
 def _rules(table: str, members: IdSet | None, npis: IdSet | None) -> list[tuple[Check, _Selector]]:
@@ -135,7 +145,10 @@ def _duplicates(keys: tuple[str, ...]) -> tuple[Check, _Selector]:
 
     def select(df: pl.DataFrame) -> pl.DataFrame:
         # Equal keys have equal hashes: only rows sharing a hash are compared exactly.
-        hashes = df.select(key_hash(keys)).to_series()
+        if keys[: len(_LINE)] == _LINE:  # extends the claim-line hash (keys.key_hash)
+            hashes = df.select(_line_hash(df) ^ key_hash(keys[len(_LINE) :], 1 + len(_LINE))).to_series()
+        else:
+            hashes = df.select(key_hash(keys)).to_series()
         repeats = repeated_values(hashes)
         if repeats.len() == 0:
             return df.clear()
@@ -193,14 +206,16 @@ def _negative_without_original() -> list[tuple[Check, _Selector]]:
 
 
 def _orphans(df: pl.DataFrame, negative: pl.Expr, positive: pl.Expr) -> pl.DataFrame:
-    """Negative lines of ``df`` with no positive line of the same claim line."""
+    """Negative lines of ``df`` with no positive line of the same claim line (the columns the
+    rule reads and ``__i``: a selector's rows are named by their index)."""
+    line_hash = _line_hash(df)
+    df = df.select("__i", *_LINE, "paid_cents", "allowed_cents", line_hash.alias(_LINE_HASH))
     neg = df.filter(negative)
     if neg.height == 0:
         return neg
     # Positive lines whose claim-line hash is one of the negatives' (a superset), then exactly.
-    line_hash = key_hash(_LINE)
-    wanted = neg.select(line_hash).to_series().unique().implode()
-    originals = df.filter(positive & line_hash.is_in(wanted)).select(_LINE).unique()
+    wanted = neg[_LINE_HASH].unique().implode()
+    originals = df.filter(positive & pl.col(_LINE_HASH).is_in(wanted)).select(_LINE).unique()
     return neg.join(originals, on=list(_LINE), how="anti", nulls_equal=True)
 
 

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from settle.engine import validate_cross
+from settle.engine.keys import key_hash
 from settle.engine.validate_cross import DUPLICATE_KEYS, check_table_frame
 
 KEYS = DUPLICATE_KEYS["medical_claim"]
@@ -80,6 +81,22 @@ def test_duplicates_match_the_reference(values: list[tuple[object, ...]]) -> Non
 def test_a_hash_where_every_row_collides_changes_nothing(values: list[tuple[object, ...]]) -> None:
     frame = _frame(values)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(validate_cross, "key_hash", lambda keys: pl.repeat(7, pl.len(), dtype=pl.UInt64))
+        patch.setattr(
+            validate_cross, "key_hash", lambda keys, first_seed=1: pl.repeat(7, pl.len(), dtype=pl.UInt64)
+        )
         colliding = _rejected(frame)
     assert colliding == _expected_rejects(frame)
+
+
+@settings(max_examples=30)
+@given(rows, st.integers(min_value=1, max_value=len(KEYS) - 1))
+def test_a_keys_hash_extends_the_hash_of_its_first_columns(
+    values: list[tuple[object, ...]], cut: int
+) -> None:
+    frame = _frame(values)
+    whole = frame.select(key_hash(KEYS)).to_series()
+    extended = frame.select(key_hash(KEYS[:cut]) ^ key_hash(KEYS[cut:], first_seed=1 + cut)).to_series()
+    assert whole.to_list() == extended.to_list()
+    if frame.height and cut < len(KEYS) - 1:  # the seed counts: another seed, another hash
+        shifted = frame.select(key_hash(KEYS[:cut]) ^ key_hash(KEYS[cut:], first_seed=2 + cut)).to_series()
+        assert shifted.to_list() != whole.to_list()
