@@ -70,7 +70,9 @@ def id_set(values: pa.Array | pa.ChunkedArray | pl.Series | Sequence[str]) -> Id
 
 
 def table_check_columns(table: str) -> frozenset[str]:
-    """The canonical columns the table checks of ``table`` read (provenance aside)."""
+    """The canonical columns the table checks of ``table`` read (provenance aside): kept
+    through validation whatever its caller keeps, and never dropped early
+    (:mod:`~settle.engine.validate_precheck`).  A rule that reads another column adds it here."""
     columns = set(DUPLICATE_KEYS.get(table, ()))
     if table in _CLAIMS:
         columns |= {*_LINE, "paid_cents", "allowed_cents", "member_id"}

@@ -52,8 +52,8 @@ _T = TypeVar("_T")
 # Columns that validation checks and no kernel reads: a caller may leave them out of the
 # tables it hands to map_shard and population_facts (the cluster does: they are never decoded
 # after validation, settle.engine.validate_rows.check_rows_frame's ``keep``).  A kernel that
-# starts reading one must take it out of here (tests/test_unread_columns.py compares the
-# kernels' results with and without them on a book where they vary).
+# starts reading one must take it out of here (tests/engine/pipeline/test_unread_columns.py
+# compares the kernels' results with and without them on a book where they vary).
 UNREAD_COLUMNS: dict[str, frozenset[str]] = {
     "medical_claim": frozenset({"claim_type", "place_of_service_code", "claim_end_date", "data_source"}),
 }
