@@ -22,6 +22,21 @@ from settle.engine.schemas import SOURCE_FILE_TYPE
 from settle.engine.validate_rows import prechecked_in
 
 
+def claims_context(work: Path, partitions: int) -> ShardContext:
+    """A partitioned job's context for the partition stage of claims alone."""
+    return ShardContext(
+        work=str(work),
+        partitions=partitions,
+        plans=[],
+        tables=("medical_claim",),
+        column_maps={},
+        stratifiers=(),
+        roster=pa.table({"npi": pa.array([], pa.string())}),
+        roster_npis=pl.Series("id", [], dtype=pl.String),
+        partitioned=True,
+    )
+
+
 @pytest.mark.parametrize("held_bytes", [1, stages.PIECE_BUFFER_BYTES])
 def test_pieces_of_a_many_file_task_name_each_rows_file_and_row(
     books: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, held_bytes: int
@@ -34,17 +49,7 @@ def test_pieces_of_a_many_file_task_name_each_rows_file_and_row(
     job = load_job(books["by_group"] / "job.yaml")
     files = list_input_files(job.input_paths("medical_claim"))
     assert len(files) > 5
-    ctx = ShardContext(
-        work=str(tmp_path),
-        partitions=8,
-        plans=[],
-        tables=("medical_claim",),
-        column_maps={},
-        stratifiers=(),
-        roster=pa.table({"npi": pa.array([], pa.string())}),
-        roster_npis=pl.Series("id", [], dtype=pl.String),
-        partitioned=True,
-    )
+    ctx = claims_context(tmp_path, partitions=8)
     rows, read = partition_stage(ctx, InputTask("medical_claim", 0, tuple(files)))
 
     originals = pl.concat(
@@ -119,17 +124,7 @@ def test_columns_no_row_can_fail_on_are_left_out_of_the_pieces(
     for name in ("by_group", "bad"):
         job = load_job(books[name] / "job.yaml")
         work = tmp_path / name
-        ctx = ShardContext(
-            work=str(work),
-            partitions=4,
-            plans=[],
-            tables=("medical_claim",),
-            column_maps={},
-            stratifiers=(),
-            roster=pa.table({"npi": pa.array([], pa.string())}),
-            roster_npis=pl.Series("id", [], dtype=pl.String),
-            partitioned=True,
-        )
+        ctx = claims_context(work, partitions=4)
         partition_stage(
             ctx, InputTask("medical_claim", 0, tuple(list_input_files(job.input_paths("medical_claim"))))
         )

@@ -22,71 +22,21 @@ NPIS = id_set(["0123456789"])
 UNREAD = UNREAD_COLUMNS["medical_claim"]
 D = dt.date
 
+NPI, TIN, PRO = "0123456789", "012345678", "professional"
+JAN5, JAN6, JAN2 = D(2025, 1, 5), D(2025, 1, 6), D(2025, 1, 2)
 # (claim_id, line, claim_type, member, start, end, pos, source, npi, tin, paid, allowed)
 GOOD = [
-    (
-        "C1",
-        1,
-        "professional",
-        "0001",
-        D(2025, 1, 5),
-        D(2025, 1, 6),
-        "11",
-        "feed",
-        "0123456789",
-        "012345678",
-        10,
-        12,
-    ),
-    ("C1", 1, "professional", "0001", D(2025, 1, 5), None, None, None, "0123456789", "012345678", -10, -12),
+    ("C1", 1, PRO, "0001", JAN5, JAN6, "11", "feed", NPI, TIN, 10, 12),
+    ("C1", 1, PRO, "0001", JAN5, None, None, None, NPI, TIN, -10, -12),
     ("C2", 1, "institutional", "0002", D(2025, 2, 5), D(2025, 2, 5), "21", "feed", None, "000000009", 7, 9),
 ]
 BAD = [
-    ("C3", 1, None, "0001", D(2025, 1, 5), D(2025, 1, 6), "11", "feed", "0123456789", "012345678", 1, 1),
-    ("C4", 1, "dental", "0001", D(2025, 1, 5), D(2025, 1, 6), "11", "feed", "0123456789", "012345678", 1, 1),
-    (
-        "C5",
-        1,
-        "professional",
-        "0001",
-        D(2025, 1, 5),
-        D(2025, 1, 2),
-        "11",
-        "feed",
-        "0123456789",
-        "012345678",
-        1,
-        1,
-    ),
-    (
-        "C6",
-        1,
-        "professional",
-        "0001",
-        D(2025, 1, 5),
-        D(2025, 1, 6),
-        "1x",
-        " feed",
-        "0123456789",
-        "012345678",
-        1,
-        1,
-    ),
-    (
-        None,
-        1,
-        "professional",
-        "0001",
-        D(2025, 1, 5),
-        D(2025, 1, 2),
-        "11",
-        "feed",
-        "0123456789",
-        "012345678",
-        1,
-        1,
-    ),
-    ("C7", 1, "professional", "0042", None, D(2025, 1, 2), "11", "feed", "0123456789", "012345678", -1, -1),
+    ("C3", 1, None, "0001", JAN5, JAN6, "11", "feed", NPI, TIN, 1, 1),  # claim type missing
+    ("C4", 1, "dental", "0001", JAN5, JAN6, "11", "feed", NPI, TIN, 1, 1),  # claim type malformed
+    ("C5", 1, PRO, "0001", JAN5, JAN2, "11", "feed", NPI, TIN, 1, 1),  # ends before it starts
+    ("C6", 1, PRO, "0001", JAN5, JAN6, "1x", " feed", NPI, TIN, 1, 1),  # bad place, spaced source
+    (None, 1, PRO, "0001", JAN5, JAN2, "11", "feed", NPI, TIN, 1, 1),  # claim id missing, and C5's
+    ("C7", 1, PRO, "0042", None, JAN2, "11", "feed", NPI, TIN, -1, -1),  # no start, unknown member
 ]
 NAMES = [
     "claim_id",
