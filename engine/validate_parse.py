@@ -87,9 +87,7 @@ class ColumnParser:
     column: Column
     raw: str
     dtype: pl.DataType
-    # Every cell of the batch is already canonical (see module doc); also a column that stands
-    # in for one no caller reads, whose nullness alone is checked (validate_rows' ``keep``).
-    canonical: bool = False
+    canonical: bool = False  # every cell of the batch is already canonical (see module doc)
     unscaled: int | None = None  # money given as a decimal's unscaled int64, of this scale
 
     @property
@@ -182,7 +180,7 @@ class ColumnParser:
         return pl.when(text.str.contains(_FORMAT_RE[fmt])).then(text)
 
     def _text(self, p: pl.Expr) -> pl.Expr:
-        return p if self.is_text or self.canonical else p.cast(pl.String)
+        return p if self.is_text else p.cast(pl.String)
 
     def _date(self, p: pl.Expr) -> pl.Expr:
         if self.is_text:

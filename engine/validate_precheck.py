@@ -36,12 +36,14 @@ from settle.engine.validate_rows import PRECHECKED_KEY, SPANS, prechecked_in
 
 __all__ = ["PRECHECKED_KEY", "drop_prechecked", "prechecked", "prechecked_in"]
 
+_COLUMNS = {name: {c.name: c for c in spec.columns} for name, spec in TABLES.items()}  # in order
+
 
 def prechecked(raw: pa.Table, table: str, candidates: Collection[str]) -> list[str]:
     """The columns of ``candidates`` (canonical names, each a column of ``raw`` under its
     source name, or absent) that every row of ``raw`` passes every row check of, in schema
     order (see the module docstring)."""
-    spec = {c.name: c for c in TABLES[table].columns}
+    spec = _COLUMNS[table]
     read_by_table_checks = table_check_columns(table)
     found = []
     for name in candidates:
@@ -55,13 +57,12 @@ def prechecked(raw: pa.Table, table: str, candidates: Collection[str]) -> list[s
                 found.append(name)
         elif values.type == pa.date32() and _spans_hold(raw, table, name):
             found.append(name)
-    order = {c.name: i for i, c in enumerate(TABLES[table].columns)}
-    return sorted(found, key=order.__getitem__)
+    return [name for name in spec if name in found]
 
 
 def _spans_hold(raw: pa.Table, table: str, name: str) -> bool:
     """No row of ``raw`` has a span of ``name`` ending before it starts (both ``date32``)."""
-    spec = {c.name: c for c in TABLES[table].columns}
+    spec = _COLUMNS[table]
     for start, end in SPANS.get(table, ()):
         if name not in (start, end):
             continue
@@ -80,7 +81,6 @@ def drop_prechecked(raw: pa.Table, table: str, names: Collection[str]) -> pa.Tab
     metadata for validation."""
     if not names:
         return raw
-    spec = {c.name: c for c in TABLES[table].columns}
-    dropped = raw.drop_columns([spec[n].source_name for n in names])
+    dropped = raw.drop_columns([_COLUMNS[table][n].source_name for n in names])
     metadata = {**(dropped.schema.metadata or {}), PRECHECKED_KEY: ",".join(names).encode()}
     return dropped.replace_schema_metadata(metadata)

@@ -142,9 +142,8 @@ def check_rows_frame(
     """:func:`check_rows` as Polars frames (accepted rows in canonical column order, rejects).
 
     ``keep``: the canonical columns the accepted rows carry (default: all).  The others are
-    checked all the same; one that arrives as a dictionary whose every value is canonical
-    (the partition stage's code columns) is then never decoded to text: its indices stand in
-    for it, since only whether a cell is empty is left to check."""
+    checked all the same (the partition stage drops most of them before they get here, where
+    no row can fail on them: :mod:`settle.engine.validate_precheck`)."""
     spec = TABLES[table]
     extra = stratifier_columns(table, stratifiers)
     # Decimals given as their unscaled integers (the cluster's spill): amounts read as cents
@@ -165,9 +164,8 @@ def check_rows_frame(
             "by a caller that keeps them"
         )
     columns = [replace(c, required=False) if c.name in dropped else c for c in spec.columns]
-    unread = {c.source_name for c in spec.columns if c not in kept and c.source_name in coded}
     # Raw columns under private names, so canonical names never clash with source names.
-    df = frame_with_text_codes(raw, as_indices=unread)
+    df = frame_with_text_codes(raw)
     renamed = []
     for i, c in enumerate(spec.columns):
         src = c.source_name
@@ -216,13 +214,12 @@ def check_rows_frame(
     return good, describe(bad, table, checks)
 
 
-def frame_with_text_codes(raw: pa.Table, as_indices: Collection[str] = ()) -> pl.DataFrame:
+def frame_with_text_codes(raw: pa.Table) -> pl.DataFrame:
     """``raw`` as a Polars frame, its ``dictionary<int32, string>`` columns (the partition
     stage's code columns; not the provenance ``_source_file``) decoded to text: each chunk's
     dictionary taken by its indices in Polars.  A gather of string views costs a third of
     converting the dictionary to a Categorical and casting that to text (one 1.9 M-line
-    partition, one thread, NPIs: 8 ms against 7 + 36 ms); nulls stay null.  The columns of
-    ``as_indices`` come as their ``UInt32`` indices instead (null where the cell is)."""
+    partition, one thread, NPIs: 8 ms against 7 + 36 ms); nulls stay null."""
     decoded: dict[str, pl.Series] = {}
     for field in raw.schema:
         if field.name in _PROV or not pa.types.is_dictionary(field.type):
@@ -231,9 +228,7 @@ def frame_with_text_codes(raw: pa.Table, as_indices: Collection[str] = ()) -> pl
             continue
         chunks = [
             # The int32 indices seen as uint32 (zero copy; never negative in a valid array).
-            pl.Series(field.name, chunk.indices.view(pa.uint32()))
-            if field.name in as_indices
-            else pl.Series(field.name, chunk.dictionary).gather(pl.Series(chunk.indices.view(pa.uint32())))
+            pl.Series(field.name, chunk.dictionary).gather(pl.Series(chunk.indices.view(pa.uint32())))
             for chunk in raw.column(field.name).chunks
         ]
         decoded[field.name] = (

@@ -575,8 +575,8 @@ def test_columns_left_out_are_checked_all_the_same(
     lines: list[tuple[str, ...]], cut: int, bad_type: bool
 ) -> None:
     """``keep`` leaves columns out of the accepted rows, never out of the checks: a missing
-    claim type is rejected whether its dictionary is all canonical (the indices stand in for the
-    text) or holds a malformed type (the full parse), and the rows kept are the same."""
+    claim type is rejected whether its dictionary is all canonical or holds a malformed type
+    (the full parse), and the rows kept are the same."""
     cut = min(cut, len(lines))
     if bad_type:
         lines = [
