@@ -286,7 +286,7 @@ def _run_on_ray(
             sizes,
             first=len(tasks),
             row_groups=parquet_row_groups,
-            task_bytes=cluster_plan.TASK_BYTES,
+            task_bytes=cluster_plan.task_bytes(sum(sizes)),
         )
     plan.partition_tasks = len(tasks)
     tracker.enter("partition", shards_total=len(tasks))

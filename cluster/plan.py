@@ -10,10 +10,11 @@
   files directly.  Otherwise every member-keyed table is partitioned, because no input layout
   is partitioned by the member hash (a by-group book is not: members move between groups).
 * Partition-stage tasks: the files of each member-keyed table, in sorted order, grouped into
-  consecutive runs of about :data:`TASK_BYTES`, so a book of many small files does not become
+  consecutive runs of about :func:`task_bytes` (:data:`TASK_BYTES`, more for a table of more
+  than :data:`TABLE_TASKS` times that), so a book of many small files does not become
   thousands of tasks; a Parquet file bigger than that is cut into consecutive runs of its row
-  groups of about :data:`TASK_BYTES` each, so one big file of a paid-date feed is spread over
-  every core (a CSV file is always one task).
+  groups, so one big file of a paid-date feed is spread over every core (a CSV file is always
+  one task).
 
 The plan is recorded in the manifest (:meth:`JobPlan.as_dict`).
 """
@@ -29,6 +30,7 @@ from settle.engine.readers import InputFile
 __all__ = [
     "MEMBER_TABLES",
     "SHARD_LINES",
+    "TABLE_TASKS",
     "TASK_BYTES",
     "InputTask",
     "JobPlan",
@@ -36,6 +38,7 @@ __all__ = [
     "input_tasks",
     "largest_first",
     "pack",
+    "task_bytes",
 ]
 
 MEMBER_TABLES = ("eligibility", "medical_claim", "pharmacy_claim", "risk_scores", "voluntary_alignment")
@@ -44,6 +47,7 @@ MEMBER_TABLES = ("eligibility", "medical_claim", "pharmacy_claim", "risk_scores"
 # lower each worker's peak memory.
 SHARD_LINES = 2_000_000
 TASK_BYTES = 64 << 20
+TABLE_TASKS = 32
 
 
 @dataclass(frozen=True)
@@ -106,6 +110,24 @@ def pack(lines: Sequence[int], shards: int) -> list[tuple[int, int]]:
             k += 1
     bounds = [0, *cuts, n]
     return [(bounds[j], bounds[j + 1]) for j in range(len(bounds) - 1)]
+
+
+def task_bytes(table_bytes: int, least: int | None = None, tasks: int | None = None) -> int:
+    """Input bytes per partition-stage task for a table of ``table_bytes``: ``least`` (default
+    :data:`TASK_BYTES`), or ``table_bytes / tasks`` (default :data:`TABLE_TASKS`) when that is
+    more, so that a table is cut into about ``tasks`` tasks however big it grows.
+
+    Why a cap on the count: every partition task writes its rows as piece files with a record
+    batch per partition, and a validate task reads its partition's batch of every piece.  With
+    a fixed task size the pieces of a partition grow with the book as the partitions do, so the
+    batches grow with the square of it (a 10M-member book: 141 tasks x 141 partitions, about
+    14,000 claim lines a batch, against 14 x 15 and 134,000 at 1M), and each batch costs a
+    fixed amount to write, open, cut and join.  Bigger tasks leave a partition a bounded
+    number of batches, down to one per :data:`~settle.cluster.stages.PIECE_BUFFER_BYTES` of
+    rows a task holds."""
+    least = TASK_BYTES if least is None else least
+    tasks = TABLE_TASKS if tasks is None else tasks
+    return max(least, -(-max(table_bytes, 0) // max(tasks, 1)))
 
 
 def input_tasks(

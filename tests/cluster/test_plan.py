@@ -10,7 +10,15 @@ from pyarrow.fs import LocalFileSystem
 
 from settle.cluster import partitioning
 from settle.cluster.partitioning import partition_count, partitions_of, stable_hash
-from settle.cluster.plan import _row_group_runs, default_shards, input_tasks, largest_first, pack
+from settle.cluster.plan import (
+    TASK_BYTES,
+    _row_group_runs,
+    default_shards,
+    input_tasks,
+    largest_first,
+    pack,
+    task_bytes,
+)
 from settle.engine.readers import InputFile
 
 _MASK = (1 << 64) - 1
@@ -120,6 +128,21 @@ def test_small_files_are_grouped_and_a_big_parquet_file_is_cut_into_row_group_ru
     assert [t.size for t in tasks] == [60, 62, 62, 62, 62, 30, 500]
     # Submitted largest first, equal sizes in their own order.
     assert [t.index for t in largest_first(tasks)] == [9, 4, 5, 6, 7, 3, 8]
+
+
+def test_a_big_table_is_cut_into_about_table_tasks_tasks() -> None:
+    assert task_bytes(0) == TASK_BYTES
+    assert task_bytes(100, least=64, tasks=4) == 64  # 25 a task would be below the least
+    assert task_bytes(1_000, least=64, tasks=4) == 250
+    assert task_bytes(1_001, least=64, tasks=4) == 251  # rounded up: never a fifth task's worth
+    # Twenty files of 100 bytes: at the least size (64) a task each; at 2,000 / 4 = 500 bytes
+    # a task, five files a task.
+    files = [_file(f"f{i:02d}") for i in range(20)]
+    assert len(input_tasks("medical_claim", files, [100] * 20, task_bytes=64)) == 20
+    grouped = input_tasks("medical_claim", files, [100] * 20, task_bytes=task_bytes(2_000, least=64, tasks=4))
+    assert [[f.display for f in t.files] for t in grouped] == [
+        [f"f{i:02d}" for i in range(k, k + 5)] for k in range(0, 20, 5)
+    ]
 
 
 def test_row_group_runs_cover_every_group_once_in_order() -> None:
