@@ -13,9 +13,11 @@ spill folder at about 70 bytes a claim line instead of about 170, but compressin
 fifth of the partition stage and decompressing a tenth of validation.  Uncompressed files are
 read by memory-mapping them (no copy, no decompression): on the 200,000-member book, one
 thread, the partition stage took 2.80-2.89 s against 3.55-3.82 s with LZ4 and validate + map
-4.78-4.93 s against 5.22-5.32 s (runs alternated).  So a job spills uncompressed when its
-estimated spill fits comfortably on this machine (:func:`spill_compression`), and with LZ4
-otherwise, where the disk's write speed and the page cache would decide instead.
+4.78-4.93 s against 5.22-5.32 s (runs alternated).  That holds even where the spill no
+longer fits the page cache: a 10M-member job's pieces (about 22 GB: the 1M book's are 2.2 GB),
+on a 24 GB machine whose disk writes 280 MB/s and reads 1.4 GB/s, took 224-239 s uncompressed
+against 297 s with LZ4 (2026-12-07).  So a job spills uncompressed unless the spill would
+crowd the work folder's disk, and with LZ4 then (:func:`spill_compression`).
 
 Every write goes to a temporary name first and is renamed into place, so a retried task
 rewrites the same file and a reader never sees half of one.
@@ -62,14 +64,12 @@ def spill_compression(claim_lines: int, work: Path, setting: str | None = None) 
 
     ``setting`` (default: ``SETTLE_SPILL_COMPRESSION``, else ``auto``) is one of
     :data:`COMPRESSIONS`.  ``auto`` spills uncompressed when the estimated raw spill
-    (``claim_lines`` × :data:`RAW_BYTES_PER_LINE`) is at most three quarters of the memory
-    available on this machine (so the pieces stay in the page cache between the stages; the
-    page cache gives way to them, the book's own pages included) and at most half the work
-    folder's free space; else LZ4.  On a 24 GB machine a 1-million-member book (28 M claim
-    lines, about 2.8 GB raw) and a 5-million-member one (141 M lines, about 14 GB) spill
-    uncompressed, a 10-million-member one LZ4.  At 5M uncompressed was the faster, with no
-    wait on the disk (warm runs, 2026-12-07: 88.9 and 89.6 s against 95.5 and 97.4 s with LZ4;
-    2026-12-05, with a 25 GB spill: 171.7 against 182.7 s), so the rule is no longer half.
+    (``claim_lines`` × :data:`RAW_BYTES_PER_LINE`) is at most half the work folder's free
+    space, else LZ4.  Memory is not a condition: until 2026-12-07 ``auto`` also compressed
+    a spill bigger than three quarters of the available memory (to keep the pieces in the page
+    cache), which chose LZ4 for a 10-million-member book on a 24 GB machine; that job took
+    297 s with LZ4 and 224-239 s uncompressed, the pieces read back from disk at its speed.
+    Where the work folder is a slow network volume, ``lz4`` may be the better setting.
     """
     chosen = (setting or os.environ.get("SETTLE_SPILL_COMPRESSION") or "auto").strip().lower()
     if chosen not in COMPRESSIONS:
@@ -79,22 +79,8 @@ def spill_compression(claim_lines: int, work: Path, setting: str | None = None) 
         )
     if chosen != "auto":
         return None if chosen == "none" else chosen
-    raw = claim_lines * RAW_BYTES_PER_LINE
-    fits = raw <= _available_memory() * 3 // 4 and raw <= shutil.disk_usage(work).free // 2
+    fits = claim_lines * RAW_BYTES_PER_LINE <= shutil.disk_usage(work).free // 2
     return None if fits else "lz4"
-
-
-def _available_memory() -> int:
-    """Bytes of memory available for new work on this machine (``MemAvailable``; 0 where
-    the kernel does not say, which makes ``auto`` compress)."""
-    try:
-        with open("/proc/meminfo") as info:
-            for line in info:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
 
 
 def _options(compression: str | None) -> ipc.IpcWriteOptions:

@@ -95,14 +95,13 @@ def test_auto_spills_raw_when_the_spill_fits_and_compresses_when_it_does_not(tmp
 
 
 def test_auto_limits_by_hand(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Raw when lines x RAW_BYTES_PER_LINE is at most 3/4 of the available memory and at most
-    half the free disk; one line more than either limit compresses."""
+    """Raw when lines x RAW_BYTES_PER_LINE is at most half the free disk; one line more
+    compresses."""
     usage = namedtuple("usage", "total used free")
     per_line = spill.RAW_BYTES_PER_LINE
-    monkeypatch.setattr(spill, "_available_memory", lambda: 4_000 * per_line)  # 3/4: 3,000 lines
     monkeypatch.setattr(spill.shutil, "disk_usage", lambda _: usage(0, 0, 10_000 * per_line))  # 1/2: 5,000
-    assert spill_compression(3_000, tmp_path, "auto") is None
-    assert spill_compression(3_001, tmp_path, "auto") == "lz4"
+    assert spill_compression(5_000, tmp_path, "auto") is None
+    assert spill_compression(5_001, tmp_path, "auto") == "lz4"
     monkeypatch.setattr(spill.shutil, "disk_usage", lambda _: usage(0, 0, 4_000 * per_line))  # 1/2: 2,000
     assert spill_compression(2_000, tmp_path, "auto") is None
     assert spill_compression(2_001, tmp_path, "auto") == "lz4"
