@@ -1,8 +1,8 @@
 """The suites, each returning its figures as plain data for the results file.
 
 * :func:`references`: the DuckDB query and the Polars query ``repeat`` times each (best kept),
-  Settle's kernels once, shard by shard (their table is the expected one), and the exact
-  comparison;
+  each run in a process of its own (:mod:`benchmarks.ref_process`), Settle's kernels once,
+  shard by shard (their table is the expected one), and the exact comparison;
 * :func:`e2e`: Settle cold (``settle run``) and warm (``run_job`` in a started Ray);
 * :func:`scaling`: Ray workers, shard counts, a multi-node Ray, members (:mod:`benchmarks.scaling`);
 * :func:`stages`: the pipeline's stages (:mod:`benchmarks.stages`, shard by shard), best of
@@ -28,8 +28,7 @@ from benchmarks.books import Book
 from benchmarks.core import CoreParams
 from benchmarks.e2e import cold_runs, e2e_table, scratch_folder, warm_runs
 from benchmarks.machine import TreeMemory, load_average
-from benchmarks.ref_duckdb import duckdb_reference
-from benchmarks.ref_polars import polars_reference
+from benchmarks.ref_process import run_reference
 from benchmarks.ref_settle import compare, settle_core
 from benchmarks.scaling import scaling as scaling_suite
 from benchmarks.stages import STAGES
@@ -78,10 +77,10 @@ def references(ctx: Context) -> dict[str, Any]:
     book = ctx.book
     args = (params, book.files("eligibility"), book.files("medical_claim"), book.files("roster")[0])
     out: dict[str, Any] = {"settle_kernels": _timed(ctx, [settle_seconds])}
-    for name, run in (("duckdb", duckdb_reference), ("polars", polars_reference)):
+    for name in ("duckdb", "polars"):
         runs, problems = [], []
         for _ in range(ctx.repeat):
-            seconds, table = run(*args)
+            seconds, table = run_reference(name, *args)
             runs.append(seconds)
             problems = compare(expected, table)
         out[name] = {**_timed(ctx, runs), "agrees_with_settle": not problems, "differences": problems}

@@ -21,6 +21,7 @@ from benchmarks.machine import fresh_memory_seconds_per_gb
 from benchmarks.plot import render_png, run_labels, throughput_series
 from benchmarks.ref_duckdb import duckdb_reference
 from benchmarks.ref_polars import polars_reference
+from benchmarks.ref_process import run_reference
 from benchmarks.ref_settle import compare, settle_core
 from benchmarks.shard_split import shard_folders
 from benchmarks.stages import STAGES, run_stages
@@ -44,6 +45,16 @@ def test_references_agree_exactly_with_settle(book) -> None:  # type: ignore[no-
     _, by_polars = polars_reference(*args)
     assert compare(expected, by_duckdb) == []
     assert compare(expected, by_polars) == []
+
+
+def test_a_reference_run_in_its_own_process_gives_the_same_table(book) -> None:  # type: ignore[no-untyped-def]
+    _, expected, params = settle_core(book.bench_job)
+    args = (params, book.files("eligibility"), book.files("medical_claim"), book.files("roster")[0])
+    seconds, table = run_reference("polars", *args)
+    assert seconds > 0
+    assert compare(expected, table) == []
+    with pytest.raises(ValueError, match="unknown reference 'sqlite'"):
+        run_reference("sqlite", *args)
 
 
 def test_settle_core_shard_by_shard_gives_the_whole_book_table(book) -> None:  # type: ignore[no-untyped-def]
