@@ -19,30 +19,22 @@ import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 
 from benchmarks.core import CoreParams, normalise
+from benchmarks.ref_duckdb import duckdb_reference
+from benchmarks.ref_polars import polars_reference
 
 __all__ = ["REFERENCES", "run_reference"]
 
 _ROOT = Path(__file__).resolve().parents[1]  # the repository: where ``-m benchmarks`` resolves
 
 
-def _duckdb(*args: Any) -> tuple[float, pl.DataFrame]:
-    from benchmarks.ref_duckdb import duckdb_reference
-
-    return duckdb_reference(*args)
-
-
-def _polars(*args: Any) -> tuple[float, pl.DataFrame]:
-    from benchmarks.ref_polars import polars_reference
-
-    return polars_reference(*args)
-
-
-REFERENCES: dict[str, Callable[..., tuple[float, pl.DataFrame]]] = {"duckdb": _duckdb, "polars": _polars}
+REFERENCES: dict[str, Callable[..., tuple[float, pl.DataFrame]]] = {
+    "duckdb": duckdb_reference,
+    "polars": polars_reference,
+}
 
 
 def run_reference(
