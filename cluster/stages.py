@@ -39,6 +39,7 @@ from settle.cluster.plan import InputTask
 from settle.cluster.spill import SUFFIX, read_partition, read_spill, write_partitioned, write_spill
 from settle.cluster.spill_decimals import narrow_decimals
 from settle.cluster.spill_integers import narrow_integers, restore_integers
+from settle.cluster.spill_widths import SpillWidths, narrow, widen
 from settle.cluster.task_codes import TaskCodes, compact_dictionaries, join_pieces
 from settle.engine.errors import SettleSystemError
 from settle.engine.pipeline.plan import ContractPlan
@@ -181,10 +182,11 @@ def partition_stage(ctx: ShardContext, task: InputTask) -> tuple[dict[int, int],
     column for the whole task (:class:`~settle.cluster.task_codes.TaskCodes`), attached when
     a piece is written (the task's dictionaries grow as rows are read; an IPC file holds one
     dictionary per column)."""
-    codes = TaskCodes()
+    codes, widths = TaskCodes(), SpillWidths()
     counted = [0]
-    pieces = _HeldPieces(Path(ctx.work) / "pieces" / task.table, task.index, codes, ctx.spill_compression)
-    for p, part, nbytes in _split_files(ctx, task.table, task.files, task.row_groups, counted, codes):
+    folder = Path(ctx.work) / "pieces" / task.table
+    pieces = _HeldPieces(folder, task.index, codes, widths, ctx.spill_compression)
+    for p, part, nbytes in _split_files(ctx, task.table, task.files, task.row_groups, counted, codes, widths):
         pieces.add(p, part, nbytes)
     pieces.flush()
     return dict(pieces.rows), counted[0]
@@ -193,8 +195,11 @@ def partition_stage(ctx: ShardContext, task: InputTask) -> tuple[dict[int, int],
 class _HeldPieces:
     """A partition task's split rows, held per partition and written a piece file at a time."""
 
-    def __init__(self, root: Path, task: int, codes: TaskCodes, compression: str | None) -> None:
-        self.root, self.task, self.codes, self.compression = root, task, codes, compression
+    def __init__(
+        self, root: Path, task: int, codes: TaskCodes, widths: SpillWidths, compression: str | None
+    ) -> None:
+        self.root, self.task, self.compression = root, task, compression
+        self.codes, self.widths = codes, widths
         self.rows: Counter[int] = Counter()
         self._held: dict[int, list[pa.Table]] = {}
         self._schema: pa.Schema | None = None  # of the held rows (code columns as indices)
@@ -217,15 +222,19 @@ class _HeldPieces:
             return
         listed = sorted(self._held)
         held, self._held, self._bytes = self._held, {}, 0
+        # Each column as narrow as the task's rows allow (settle.cluster.spill_widths).
+        lengths = {name: len(values) for name, values in self.codes.values.items()}
+        lengths["_source_file"] = len(held[listed[0]][0].column("_source_file").chunk(0).dictionary)
+        schema = self.widths.schema(self.codes.schema(self._schema), lengths)
 
         def parts() -> Iterator[tuple[int, pa.Table]]:
             for p in listed:
                 slices = held.pop(p)  # each partition's slices are dropped once written
                 joined = (slices[0] if len(slices) == 1 else pa.concat_tables(slices)).combine_chunks()
-                yield p, self.codes.restore(joined)
+                yield p, narrow(self.codes.restore(joined), schema)
 
         path = self.root / f"{self.task:06d}-{self._seq:04d}{SUFFIX}"
-        write_partitioned(path, self.codes.schema(self._schema), parts(), listed, self.compression)
+        write_partitioned(path, schema, parts(), listed, self.compression)
         self._seq += 1
 
 
@@ -249,6 +258,7 @@ def _split_files(
     row_groups: tuple[int, int] | None,
     counted: list[int],
     codes: TaskCodes | None = None,
+    widths: SpillWidths | None = None,
 ) -> Iterator[tuple[int, pa.Table, int]]:
     """(partition, rows, their bytes) of the raw rows of ``files``, in file and row order; rows read are
     added to ``counted[0]``.  Small files are joined to about :data:`SPLIT_ROWS` rows first:
@@ -287,6 +297,8 @@ def _split_files(
             # fail on, are not carried to it (settle.engine.validate_precheck).
             batch = drop_prechecked(batch, table, prechecked(batch, table, unread))
             batch = narrow_integers(narrow_decimals(codes.encode(batch)))
+        if widths is not None:
+            widths.observe(batch)
         parts = partitions_of(batch, table, ctx.partitions)
         # Split at most SPLIT_ROWS rows at a time: the take that groups rows by partition
         # reads each column in as many interleaved runs as there are partitions, which stays
@@ -318,7 +330,7 @@ class _Source:
             # travel as int32 where they fit and are restored (spill_integers); decimals
             # travel as their unscaled int64, which validation reads as such (spill_decimals).
             found = (read_partition(path, p) for path in self._pieces[table])
-            pieces = [compact_dictionaries(rows) for rows in found if rows is not None]
+            pieces = [compact_dictionaries(widen(rows)) for rows in found if rows is not None]
             return [restore_integers(joined) for joined in join_pieces(pieces)]
         if table not in self._direct:
             split: dict[int, list[pa.Table]] = {}

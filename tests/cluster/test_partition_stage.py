@@ -15,6 +15,7 @@ from settle.cluster import stages
 from settle.cluster.partitioning import partitions_of
 from settle.cluster.plan import InputTask
 from settle.cluster.spill import partitions_in, read_partition, read_spill_schema
+from settle.cluster.spill_widths import widen
 from settle.cluster.stages import ShardContext, partition_stage
 from settle.engine.job import load_job
 from settle.engine.readers import list_input_files
@@ -74,8 +75,14 @@ def test_pieces_of_a_many_file_task_name_each_rows_file_and_row(
         assert listed == sorted(listed)
         for partition in listed:
             files_per_partition[partition] += 1
-            table = read_partition(piece, partition)
-            assert table is not None and table.num_rows > 0
+            stored = read_partition(piece, partition)
+            assert stored is not None and stored.num_rows > 0
+            # Stored as narrow as the task's rows allow (a few files, a few hundred NPIs, ids
+            # of one length), read back as the split made them (settle.cluster.spill_widths).
+            assert stored.schema.field("_source_file").type.index_type == pa.int8()
+            assert stored.schema.field("rendering_npi").type.index_type in (pa.int8(), pa.int16())
+            assert pa.types.is_fixed_size_binary(stored.schema.field("member_id").type)
+            table = widen(stored)
             # File order (the dictionary lists the task's files in order), then row order.
             files_of = table["_source_file"].combine_chunks().indices.to_pylist()
             order = list(zip(files_of, table["_row_number"].to_pylist(), strict=True))

@@ -1,0 +1,127 @@
+"""Narrow piece columns: whatever the task's rows, a table narrowed to the schema its widths
+allow, written to a piece file, read back and widened is the table split; and the widths
+chosen are the narrowest that hold the rows (hand-computed)."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from settle.cluster.spill import read_partition, write_partitioned
+from settle.cluster.spill_integers import INT64_MARK
+from settle.cluster.spill_widths import TEXT_MARK, SpillWidths, index_type, narrow, widen
+
+MARKED = {INT64_MARK: b"1"}
+IDS = st.one_of(
+    st.none(),
+    st.text(alphabet="MCé0123456789", min_size=0, max_size=4),
+    st.sampled_from(["M0001", "M0002", "C0003"]),  # five bytes, like most of a book's ids
+)
+INTS = st.one_of(
+    st.none(), st.integers(min_value=-(1 << 31), max_value=(1 << 31) - 1), st.integers(-200, 200)
+)
+
+
+def _schema(text_type: pa.DataType) -> pa.Schema:
+    return pa.schema(
+        [
+            pa.field("member_id", text_type),
+            pa.field("claim_line_number", pa.int32(), metadata=MARKED),
+            pa.field("hcpcs_code", pa.dictionary(pa.int32(), pa.string())),
+            pa.field("plain", pa.int32()),  # an int32 column of the file: never narrowed
+        ]
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    data=st.data(),
+    text_type=st.sampled_from([pa.string(), pa.large_string()]),
+    dictionary_length=st.sampled_from([1, 128, 129, 1 << 15, (1 << 15) + 1, 1 << 16, (1 << 16) + 1]),
+    batches=st.integers(min_value=1, max_value=3),
+    start=st.integers(min_value=0, max_value=3),
+)
+def test_a_piece_narrowed_and_widened_is_the_rows_split(
+    tmp_path_factory: pytest.TempPathFactory,
+    data: st.DataObject,
+    text_type: pa.DataType,
+    dictionary_length: int,
+    batches: int,
+    start: int,
+) -> None:
+    dictionary = pa.array([f"c{i}" for i in range(dictionary_length)])
+    widths, tables = SpillWidths(), []
+    for _ in range(batches):  # the task's batches: widths cover every one of them
+        rows = data.draw(
+            st.lists(
+                st.tuples(IDS, INTS, st.none() | st.integers(0, dictionary_length - 1)),
+                min_size=5,
+                max_size=20,
+            )
+        )
+        ids, numbers, codes = zip(*rows, strict=True)
+        table = pa.Table.from_arrays(
+            [
+                pa.array(ids, text_type),
+                pa.array(numbers, pa.int32()),
+                pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), dictionary),
+                pa.array(numbers, pa.int32()),
+            ],
+            schema=_schema(text_type),
+        ).slice(start)
+        widths.observe(table)
+        tables.append(table)
+    schema = widths.schema(tables[0].schema, {"hcpcs_code": dictionary_length})
+    path = tmp_path_factory.mktemp("spill") / "piece.arrow"
+    parts = [(p, narrow(t.combine_chunks(), schema)) for p, t in enumerate(tables)]
+    write_partitioned(path, schema, parts, list(range(len(tables))), None)
+    for p, table in enumerate(tables):
+        read = read_partition(path, p)
+        assert read is not None
+        widened = widen(read)
+        assert widened.schema.equals(table.schema, check_metadata=True)
+        assert widened.equals(table)
+
+
+def test_the_narrowest_widths_by_hand() -> None:
+    assert [index_type(n) for n in (1, 128, 129, 32768, 32769, 65536, 65537)] == [
+        pa.int8(),
+        pa.int8(),
+        pa.int16(),
+        pa.int16(),
+        pa.uint16(),
+        pa.uint16(),
+        pa.int32(),
+    ]
+    widths = SpillWidths()
+    table = pa.table(
+        {
+            "a": pa.array(["M01", "M02"]),
+            "b": pa.array(["M01", "M2"]),  # two lengths
+            "c": pa.array(["M01", None]),  # a null
+            "d": pa.array(["", ""]),  # empty text stays text
+            "small": pa.array([-128, 127], pa.int32()),
+            "short": pa.array([-129, 5], pa.int32()),
+            "wide": pa.array([0, 1 << 15], pa.int32()),
+        }
+    )
+    table = table.cast(
+        pa.schema(
+            [f.with_metadata(MARKED) if f.name in ("small", "short", "wide") else f for f in table.schema]
+        )
+    )
+    widths.observe(table)
+    widths.observe(pa.table({"a": pa.array(["M03"])}))  # a later batch of the same width
+    schema = widths.schema(table.schema, {})
+    assert schema.field("a").type == pa.binary(3) and schema.field("a").metadata == {TEXT_MARK: b"string"}
+    assert [schema.field(n).type for n in "bcd"] == [pa.string()] * 3
+    assert [schema.field(n).type for n in ("small", "short", "wide")] == [pa.int8(), pa.int16(), pa.int32()]
+    widths.observe(pa.table({"a": pa.array(["M0004"])}))  # another length: text from now on
+    assert widths.schema(table.schema, {}).field("a").type == pa.string()
+
+
+def test_a_table_never_narrowed_is_widened_to_itself() -> None:
+    table = pa.table({"x": pa.array(["a", "bb"]), "n": pa.array([1, 2], pa.int16())})
+    assert widen(table) is table
