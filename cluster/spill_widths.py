@@ -10,6 +10,8 @@ that limit cost the writer's CPU several times what the first gigabytes did (`dd
   ``uint16`` where the task's dictionary is short enough (:func:`index_type`), not ``int32``;
 * **integers narrowed to 32 bits** (:mod:`~settle.cluster.spill_integers`: line numbers, row
   numbers, amounts) as ``int8`` or ``int16`` where every value the task has read so far fits;
+* **dates** (``date32``: days since 1970) as ``int16`` days where every date the task has read
+  falls between 1880 and 2059, their field marked (:data:`DATE_MARK`);
 * **text of one byte length** (member and claim ids of one format, the usual case) as
   ``fixed_size_binary(width)``: the same bytes without the 4-byte offset of every row.
 
@@ -30,9 +32,10 @@ import pyarrow as pa
 
 from settle.cluster.spill_integers import INT64_MARK
 
-__all__ = ["TEXT_MARK", "SpillWidths", "index_type", "narrow", "widen"]
+__all__ = ["DATE_MARK", "TEXT_MARK", "SpillWidths", "index_type", "narrow", "widen"]
 
 TEXT_MARK = b"settle.text"  # field metadata of a fixed_size_binary column: the string type it was
+DATE_MARK = b"settle.date32"  # field metadata of an int16 column: the date32 days it stands for
 _TEXT_TYPES = {b"string": pa.string(), b"large_string": pa.large_string()}
 _NARROW_INTEGERS = (pa.int8(), pa.int16())
 
@@ -68,7 +71,8 @@ class SpillWidths:
         for chunk in column.chunks:
             if len(chunk) == chunk.null_count:
                 continue
-            values = np.asarray(chunk.fill_null(0) if chunk.null_count else chunk)
+            days = chunk.view(pa.int32()) if pa.types.is_date32(chunk.type) else chunk
+            values = np.asarray(days.fill_null(0) if chunk.null_count else days)
             low, high = int(values.min()), int(values.max())
             seen = self.bounds.get(name)
             self.bounds[name] = (low, high) if seen is None else (min(seen[0], low), max(seen[1], high))
@@ -96,7 +100,11 @@ class SpillWidths:
             elif _is_narrowed_integer(field) and field.name in self.bounds:
                 low, high = self.bounds[field.name]
                 fits = [t for t in _NARROW_INTEGERS if _fits(t, low, high)]
-                field = field.with_type(fits[0]) if fits else field
+                if pa.types.is_date32(field.type):
+                    mark = {**(field.metadata or {}), DATE_MARK: b"1"}
+                    field = pa.field(field.name, pa.int16(), field.nullable, metadata=mark) if fits else field
+                else:
+                    field = field.with_type(fits[0]) if fits else field
             elif self.widths.get(field.name) and field.type in (pa.string(), pa.large_string()):
                 mark = {**(field.metadata or {}), TEXT_MARK: str(field.type).encode()}
                 width = self.widths[field.name]
@@ -127,6 +135,8 @@ def _narrowed(chunk: pa.Array, typ: pa.DataType) -> pa.Array:
         first, last = int(offsets[chunk.offset]), int(offsets[chunk.offset + len(chunk)])
         data = chunk.buffers()[2].slice(first, last - first)
         return pa.Array.from_buffers(typ, len(chunk), [None, data])
+    if pa.types.is_date32(chunk.type):
+        return chunk.view(pa.int32()).cast(typ, safe=False)
     return chunk.cast(typ, safe=False)
 
 
@@ -140,7 +150,8 @@ def widen(table: pa.Table) -> pa.Table:
         if typ is None:
             continue
         chunks = [_widened(c, typ) for c in table.column(i).chunks]
-        metadata = {k: v for k, v in (field.metadata or {}).items() if k != TEXT_MARK} or None
+        marks = (TEXT_MARK, DATE_MARK)
+        metadata = {k: v for k, v in (field.metadata or {}).items() if k not in marks} or None
         out = out.set_column(
             i, pa.field(field.name, typ, field.nullable, metadata=metadata), pa.chunked_array(chunks, typ)
         )
@@ -153,6 +164,8 @@ def _widened_type(field: pa.Field) -> pa.DataType | None:
         return pa.dictionary(pa.int32(), typ.value_type)
     if _is_marked_integer(field) and typ != pa.int32():
         return pa.int32()
+    if DATE_MARK in (field.metadata or {}):
+        return pa.date32()
     if pa.types.is_fixed_size_binary(typ) and TEXT_MARK in (field.metadata or {}):
         return _TEXT_TYPES[field.metadata[TEXT_MARK]]
     return None
@@ -167,6 +180,8 @@ def _widened(chunk: pa.Array, typ: pa.DataType) -> pa.Array:
         offsets = pa.py_buffer(np.arange(0, (n + 1) * width, width, dtype=dtype))
         data = chunk.buffers()[1].slice(chunk.offset * width, n * width)
         return pa.Array.from_buffers(typ, n, [None, offsets, data])  # narrowed only without nulls
+    if pa.types.is_date32(typ):
+        return chunk.cast(pa.int32()).view(typ)
     return chunk.cast(typ)
 
 
@@ -186,7 +201,8 @@ def _is_marked_integer(field: pa.Field) -> bool:
 
 
 def _is_narrowed_integer(field: pa.Field) -> bool:
-    return _is_marked_integer(field) and field.type == pa.int32()
+    """An integer column narrowed to 32 bits, or a date column (32-bit days)."""
+    return (_is_marked_integer(field) and field.type == pa.int32()) or bool(pa.types.is_date32(field.type))
 
 
 def _fits(typ: pa.DataType, low: int, high: int) -> bool:

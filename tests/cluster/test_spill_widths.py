@@ -4,6 +4,8 @@ chosen are the narrowest that hold the rows (hand-computed)."""
 
 from __future__ import annotations
 
+import datetime
+
 import pyarrow as pa
 import pytest
 from hypothesis import given, settings
@@ -31,6 +33,7 @@ def _schema(text_type: pa.DataType) -> pa.Schema:
             pa.field("claim_line_number", pa.int32(), metadata=MARKED),
             pa.field("hcpcs_code", pa.dictionary(pa.int32(), pa.string())),
             pa.field("plain", pa.int32()),  # an int32 column of the file: never narrowed
+            pa.field("paid_date", pa.date32(), metadata={b"kept": b"yes"}),
         ]
     )
 
@@ -68,6 +71,7 @@ def test_a_piece_narrowed_and_widened_is_the_rows_split(
                 pa.array(numbers, pa.int32()),
                 pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), dictionary),
                 pa.array(numbers, pa.int32()),
+                pa.array(numbers, pa.int32()).view(pa.date32()),
             ],
             schema=_schema(text_type),
         ).slice(start)
@@ -118,6 +122,15 @@ def test_the_narrowest_widths_by_hand() -> None:
     assert schema.field("a").type == pa.binary(3) and schema.field("a").metadata == {TEXT_MARK: b"string"}
     assert [schema.field(n).type for n in "bcd"] == [pa.string()] * 3
     assert [schema.field(n).type for n in ("small", "short", "wide")] == [pa.int8(), pa.int16(), pa.int32()]
+    # Dates as int16 days from 1880-04-14 (-32,768) to 2059-09-18 (32,767), not a day further.
+    first, last = datetime.date(1880, 4, 14), datetime.date(2059, 9, 18)
+    dates = SpillWidths()
+    dates.observe(pa.table({"d": pa.array([first, None, last])}))
+    assert dates.schema(pa.schema([pa.field("d", pa.date32())]), {}).field("d").type == pa.int16()
+    for outside in (first - datetime.timedelta(days=1), last + datetime.timedelta(days=1)):
+        dates = SpillWidths()
+        dates.observe(pa.table({"d": pa.array([first, outside, last])}))
+        assert dates.schema(pa.schema([pa.field("d", pa.date32())]), {}).field("d").type == pa.date32()
     widths.observe(pa.table({"a": pa.array(["M0004"])}))  # another length: text from now on
     assert widths.schema(table.schema, {}).field("a").type == pa.string()
 
