@@ -53,8 +53,9 @@ __all__ = [
 SUFFIX = ".arrow"
 COMPRESSIONS = ("auto", "none", "lz4", "zstd")  # the values of SETTLE_SPILL_COMPRESSION
 # Uncompressed spill per claim line, the member tables' other rows and the kernels' part files
-# included (measured 2026-12-07: the 1M benchmark book's 28.2 M claim lines spill 2.64 GB of
-# pieces, 94 bytes a line, since 64-bit integers travel as 32-bit ones where they fit).
+# included: a margin over the 57 bytes a line measured on the 1M benchmark book (2026-12-07:
+# 1.39 GB of pieces and 0.23 GB of part files for 28.2 M claim lines, columns narrowed by
+# settle.cluster.spill_widths), since ids of mixed lengths keep their offsets (75 and more).
 RAW_BYTES_PER_LINE = 100
 PARTITIONS_KEY = b"settle.partitions"  # schema metadata of a partitioned spill file
 
