@@ -34,6 +34,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
+from settle.cluster.direct_io import open_spill
 from settle.engine.errors import ConfigurationError, SettleSystemError
 
 __all__ = [
@@ -99,8 +100,12 @@ def write_spill(table: pa.Table, path: Path, compression: str | None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temporary(path)
     try:
-        with ipc.new_file(tmp, table.schema, options=_options(compression)) as writer:
-            writer.write_table(table)
+        sink = open_spill(tmp)
+        try:
+            with ipc.new_file(sink, table.schema, options=_options(compression)) as writer:
+                writer.write_table(table)
+        finally:
+            sink.close()
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -143,13 +148,17 @@ def write_partitioned(
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temporary(path)
     try:
-        with ipc.new_file(tmp, schema.with_metadata(metadata), options=_options(compression)) as writer:
-            for expected, (p, rows) in zip(listed, parts, strict=True):
-                if p != expected:
-                    raise SettleSystemError(
-                        f"spill {path.name}: partition {p} written where {expected} was listed"
-                    )
-                writer.write_table(rows)
+        sink = open_spill(tmp)
+        try:
+            with ipc.new_file(sink, schema.with_metadata(metadata), options=_options(compression)) as writer:
+                for expected, (p, rows) in zip(listed, parts, strict=True):
+                    if p != expected:
+                        raise SettleSystemError(
+                            f"spill {path.name}: partition {p} written where {expected} was listed"
+                        )
+                    writer.write_table(rows)
+        finally:
+            sink.close()
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -161,17 +170,44 @@ def partitions_in(path: Path) -> list[int]:
         return _listed(ipc.open_file(source).schema)
 
 
-def read_partition(path: Path, partition: int) -> pa.Table | None:
+def read_partition(path: Path, partition: int, will_need: bool = False) -> pa.Table | None:
     """Partition ``partition``'s rows in a :func:`write_partitioned` file (``None`` when the
-    file has none).  Memory-mapped like :func:`read_spill`."""
+    file has none).  Memory-mapped like :func:`read_spill`.
+
+    With ``will_need``, the kernel is asked to read the batch's bytes ahead
+    (``POSIX_FADV_WILLNEED``) before anything touches them: pieces are written around the page
+    cache (:mod:`settle.cluster.direct_io`), so a validate task that reads one batch of each of
+    many piece files would otherwise wait on the disk a page fault at a time; asking for every
+    piece's batch first lets the reads run while the first ones are decoded."""
     with pa.memory_map(str(path)) as source:
         reader = ipc.open_file(source)
         listed = _listed(reader.schema)
         if partition not in listed:
             return None
         batch = reader.get_batch(listed.index(partition))
+        if will_need:
+            source.seek(0)
+            _will_need(path, batch, source.read_buffer(1).address)
     metadata = {k: v for k, v in (batch.schema.metadata or {}).items() if k != PARTITIONS_KEY}
     return pa.Table.from_batches([batch]).replace_schema_metadata(metadata or None)
+
+
+def _will_need(path: Path, batch: pa.RecordBatch, base: int) -> None:
+    """Advise the kernel that the bytes of ``batch`` (mapped from ``path`` at address ``base``)
+    will be read soon.  Dictionaries are left out: they lie at the start of the file, apart."""
+    spans = []
+    for column in batch.columns:
+        array = column.indices if isinstance(column, pa.DictionaryArray) else column
+        spans += [(b.address, b.address + b.size) for b in array.buffers() if b is not None and b.size]
+    if not spans or not hasattr(os, "posix_fadvise"):
+        return
+    start = min(a for a, _ in spans) - base
+    stop = max(b for _, b in spans) - base
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, start, stop - start, os.POSIX_FADV_WILLNEED)
+    finally:
+        os.close(fd)
 
 
 def _listed(schema: pa.Schema) -> list[int]:

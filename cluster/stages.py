@@ -329,7 +329,7 @@ class _Source:
             # table whose code columns are one chunk each (see task_codes); 64-bit integers
             # travel as int32 where they fit and are restored (spill_integers); decimals
             # travel as their unscaled int64, which validation reads as such (spill_decimals).
-            found = (read_partition(path, p) for path in self._pieces[table])
+            found = [read_partition(path, p, will_need=True) for path in self._pieces[table]]
             pieces = [compact_dictionaries(widen(rows)) for rows in found if rows is not None]
             return [restore_integers(joined) for joined in join_pieces(pieces)]
         if table not in self._direct:
