@@ -55,6 +55,7 @@ from settle.engine.rejects import concat_rejects
 from settle.engine.schemas import PROVENANCE_FIELDS
 from settle.engine.validate import coalesce_batches, validate_batches
 from settle.engine.validate_cross import IdSet, id_set
+from settle.engine.validate_parse import CANONICAL_KEY
 from settle.engine.validate_precheck import drop_prechecked, prechecked
 
 __all__ = [
@@ -226,6 +227,9 @@ class _HeldPieces:
         lengths = {name: len(values) for name, values in self.codes.values.items()}
         lengths["_source_file"] = len(held[listed[0]][0].column("_source_file").chunk(0).dictionary)
         schema = self.widths.schema(self.codes.schema(self._schema), lengths)
+        # The code columns validation need not check value by value (TaskCodes.canonical).
+        declared = ",".join(self.codes.canonical(self.root.name)).encode()  # root: pieces/<table>
+        schema = schema.with_metadata({**(schema.metadata or {}), CANONICAL_KEY: declared})
 
         def parts() -> Iterator[tuple[int, pa.Table]]:
             for p in listed:

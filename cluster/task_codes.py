@@ -41,7 +41,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from settle.engine.schemas import PROVENANCE_FIELDS
+from settle.engine.schemas import PROVENANCE_FIELDS, TABLES
+from settle.engine.validate_parse import CANONICAL_KEY, canonical_dictionary_columns
 
 __all__ = ["CODE_MARK", "TaskCodes", "compact_dictionaries", "join_pieces"]
 
@@ -98,6 +99,19 @@ class TaskCodes:
             for f in encoded
         ]
         return pa.schema(fields, metadata=encoded.metadata)
+
+    def canonical(self, table: str) -> list[str]:
+        """The code columns of ``table`` whose task dictionary holds canonical values only
+        (:func:`~settle.engine.validate_parse.canonical_dictionary_columns`), which a piece
+        declares under :data:`~settle.engine.validate_parse.CANONICAL_KEY`: every dictionary
+        its batches carry is a subset of the task's dictionary as it is when it is written."""
+        spec = {c.source_name: c for c in TABLES[table].columns}
+        names = [name for name in self.values if name in spec]
+        if not names:
+            return []
+        empty = pa.array([], pa.int32())
+        probe = pa.table({n: pa.DictionaryArray.from_arrays(empty, self.values[n]) for n in names})
+        return sorted(canonical_dictionary_columns(probe, {n: spec[n] for n in names}))
 
     def restore(self, table: pa.Table) -> pa.Table:
         """``table`` (from :meth:`encode`d batches) with its code columns as dictionary arrays
@@ -170,11 +184,26 @@ def join_pieces(tables: list[pa.Table]) -> list[pa.Table]:
     other columns keep their chunks: converting to Polars joins them, a copy made once."""
     runs: list[list[pa.Table]] = []
     for table in tables:
-        if runs and runs[-1][0].schema.equals(table.schema, check_metadata=True):
+        if runs and _undeclared(runs[-1][0].schema).equals(_undeclared(table.schema), check_metadata=True):
             runs[-1].append(table)
         else:
             runs.append([table])
-    return [_joined(run) for run in runs]
+    return [_declared(_joined(run), run) for run in runs]
+
+
+def _undeclared(schema: pa.Schema) -> pa.Schema:
+    return schema.with_metadata({k: v for k, v in (schema.metadata or {}).items() if k != CANONICAL_KEY})
+
+
+def _declared(joined: pa.Table, run: list[pa.Table]) -> pa.Table:
+    """``joined`` declaring canonical the code columns that every table of ``run`` declares
+    (pieces of different tasks may differ; see :meth:`TaskCodes.canonical`)."""
+    sets = [set((t.schema.metadata or {}).get(CANONICAL_KEY, b"").decode().split(",")) - {""} for t in run]
+    common = set.intersection(*sets) if sets else set()
+    metadata = {k: v for k, v in (joined.schema.metadata or {}).items() if k != CANONICAL_KEY}
+    if common:
+        metadata[CANONICAL_KEY] = ",".join(sorted(common)).encode()
+    return joined.replace_schema_metadata(metadata or None)
 
 
 def _joined(tables: list[pa.Table]) -> pa.Table:

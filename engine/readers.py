@@ -645,6 +645,10 @@ def _shape(raw: pa.Table, plan: _Plan, codes: frozenset[str] = frozenset()) -> p
 
 
 def _with_provenance(batch: pa.Table, display: str, offset: int) -> pa.Table:
+    """``batch`` with the file and row of each row; without the file's schema metadata, so that
+    no input can carry a key that Settle's own intermediate files use to say what was checked
+    (``settle.prechecked``, ``settle.canonical``)."""
+    batch = batch.replace_schema_metadata(None)
     n = batch.num_rows
     source = pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int32)), pa.array([display]))
     rows = pa.array(np.arange(offset + 1, offset + n + 1, dtype=np.int64))

@@ -50,7 +50,11 @@ import pyarrow.compute as pc
 
 from settle.engine.schemas import Column
 
+# Schema metadata: the dictionary columns whose every value the writer found canonical (below).
+CANONICAL_KEY = b"settle.canonical"
+
 __all__ = [
+    "CANONICAL_KEY",
     "MAX_WHOLE_DOLLAR_DIGITS",
     "ColumnParser",
     "canonical_dictionary_columns",
@@ -308,13 +312,25 @@ def canonical_dictionary_columns(raw: pa.Table, columns: dict[str, Column]) -> s
     may hold values no row uses: such a value can only send a clean column through the full
     parse, never let a malformed one through.  The patterns run in Arrow (RE2, whose ``\\d``
     is ASCII only): stricter than Polars' Unicode ``\\d``, so never canonical where the full
-    parse would change a value."""
+    parse would change a value.
+
+    A column named in the table's schema metadata under :data:`CANONICAL_KEY` is taken as
+    canonical without looking: the cluster's partition stage checks each task's whole
+    dictionary of a code column once and says so in the pieces it writes (every dictionary a
+    piece's batches carry is a subset of it), since at 10M members a partition's batches carry
+    1.7 M NPIs between them, concatenated from 56 pieces, where its task dictionaries hold
+    38,700.  Raw input batches never carry the key (``settle.engine.readers`` drops the schema
+    metadata of what it reads)."""
+    declared = set(_declared_canonical(raw.schema))
     found = set()
     for raw_name, c in columns.items():
         if c.kind != "text" and (c.kind != "id" or c.format not in _CANONICAL_FORMATS):
             continue
         column = raw.column(raw_name)
         if not pa.types.is_dictionary(column.type) or not pa.types.is_string(column.type.value_type):
+            continue
+        if raw_name in declared:
+            found.add(raw_name)
             continue
         seen: set[int] = set()
         ok = True
@@ -399,3 +415,8 @@ def canonical_text_columns(frame: pl.DataFrame, columns: dict[str, Column]) -> s
 
 
 _CANONICAL_FORMATS = frozenset({*_FORMAT_RE, "claim_type"})
+
+
+def _declared_canonical(schema: pa.Schema) -> list[str]:
+    raw = (schema.metadata or {}).get(CANONICAL_KEY, b"")
+    return [name for name in raw.decode().split(",") if name]

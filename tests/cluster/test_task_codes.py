@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from settle.cluster.task_codes import TaskCodes, compact_dictionaries, join_pieces
+from settle.engine.validate_parse import CANONICAL_KEY
 
 VALUES = st.one_of(st.none(), st.sampled_from(["1234567890", "0000000001", "99213", "", "x"]))
 
@@ -243,3 +244,35 @@ def test_narrowed_decimals_of_different_scales_stay_apart() -> None:
         [Decimal("1.25"), Decimal("2.00")],
         [Decimal("3.1234")],
     ]
+
+
+def test_a_task_declares_the_code_columns_whose_whole_dictionary_is_canonical() -> None:
+    """NPIs of ten digits and TINs of nine are canonical (engine.validate_parse's formats); one
+    malformed value anywhere in the task's dictionary (an NPI with a letter, met in a later
+    batch) keeps the column undeclared from then on."""
+    codes = TaskCodes()
+    npis = pa.array(["1234567893", "1234567893", "2345678901"]).dictionary_encode()
+    tins = pa.array(["123456789", "987654321", "123456789"]).dictionary_encode()
+    codes.encode(pa.table({"rendering_npi": npis, "billing_tin": tins}))
+    assert codes.canonical("medical_claim") == ["billing_tin", "rendering_npi"]
+    malformed = pa.array(["12345678X3", "1234567893", "1234567893"]).dictionary_encode()
+    codes.encode(pa.table({"rendering_npi": malformed, "billing_tin": tins}))
+    assert codes.canonical("medical_claim") == ["billing_tin"]
+
+
+def test_joined_pieces_declare_what_every_piece_declares() -> None:
+    """Pieces of one run that differ only in what they declare canonical join into one table,
+    which declares the columns all of them declare; none declared: no key."""
+    key = CANONICAL_KEY
+
+    def piece(declared: bytes) -> pa.Table:
+        table = pa.table({"rendering_npi": pa.array(["1234567893"]).dictionary_encode()})
+        return table.replace_schema_metadata({key: declared, b"other": b"kept"})
+
+    (joined,) = join_pieces(
+        [piece(b"billing_tin,rendering_npi"), piece(b"rendering_npi"), piece(b"rendering_npi")]
+    )
+    assert joined.num_rows == 3
+    assert joined.schema.metadata == {key: b"rendering_npi", b"other": b"kept"}
+    (joined,) = join_pieces([piece(b"rendering_npi"), piece(b"")])
+    assert joined.schema.metadata == {b"other": b"kept"}

@@ -461,3 +461,26 @@ def test_polars_and_pyarrow_split_a_file_with_codes_and_read_what_pyarrow_alone_
     first, stop = groups[0] * 6, min(groups[1] * 6, 40)
     assert got["_row_number"].to_pylist() == list(range(first + 1, stop + 1))
     assert got["paid_amount"].to_pylist() == [Decimal(f"{i}.05") for i in range(first, stop)]
+
+
+def test_an_input_file_cannot_say_what_settle_already_checked(tmp_path: Path) -> None:
+    """Schema metadata of an input file is dropped as it is read: keys Settle's own spill
+    files use to skip checks (``settle.canonical``, ``settle.prechecked``) never come from a
+    user's file."""
+    path = tmp_path / "e.parquet"
+    table = pa.table(
+        {
+            "member_id": ["m1"],
+            "group_id": ["G"],
+            "enrollment_start_date": ["2025-01-01"],
+            "enrollment_end_date": ["2025-12-31"],
+        }
+    )
+    claims = {b"settle.canonical": b"group_id", b"settle.prechecked": b"group_name"}
+    pq.write_table(table.replace_schema_metadata(claims), path)
+    assert pq.read_schema(path).metadata[b"settle.canonical"] == b"group_id"
+    (file,) = list_input_files(str(path))
+    for keep_codes in (False, True):
+        (batch,) = list(iter_file(file, "eligibility", keep_codes=keep_codes))
+        assert b"settle.canonical" not in (batch.schema.metadata or {})
+        assert b"settle.prechecked" not in (batch.schema.metadata or {})
