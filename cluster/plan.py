@@ -123,7 +123,7 @@ def task_bytes(table_bytes: int, least: int | None = None, tasks: int | None = N
     batches grow with the square of it (a 10M-member book: 141 tasks x 141 partitions, about
     14,000 claim lines a batch, against 14 x 15 and 134,000 at 1M), and each batch costs a
     fixed amount to write, open, cut and join.  Bigger tasks leave a partition a bounded
-    number of batches, down to one per :data:`~settle.cluster.stages.PIECE_BUFFER_BYTES` of
+    number of batches, down to one per :data:`~settle.cluster.partition_stage.PIECE_BUFFER_BYTES` of
     rows a task holds."""
     least = TASK_BYTES if least is None else least
     tasks = TABLE_TASKS if tasks is None else tasks

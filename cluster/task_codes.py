@@ -46,7 +46,7 @@ from settle.engine.validate_parse import CANONICAL_KEY, canonical_dictionary_col
 
 __all__ = ["CODE_MARK", "TaskCodes", "compact_dictionaries", "join_pieces"]
 
-_SOURCE_FILE = PROVENANCE_FIELDS[0].name  # has a task-wide dictionary of its own (stages._split)
+_SOURCE_FILE = PROVENANCE_FIELDS[0].name  # has a task-wide dictionary of its own (partition_stage._split)
 # Marks an encoded column's field, so that a file whose column of the same name is a plain
 # int32 (another file of the task) is never mistaken for indices; compare schemas with
 # ``check_metadata=True``.
@@ -231,7 +231,7 @@ def _concatenated(chunks: list[pa.DictionaryArray]) -> pa.DictionaryArray:
 def _unified(chunks: list[pa.DictionaryArray]) -> pa.DictionaryArray:
     """One array over the distinct values of the chunks' dictionaries, in the order first met."""
     values = pa.concat_arrays([c.dictionary for c in chunks]).unique()
-    # ``_source_file``'s indices are int32 (stages._split), as _remapped's are.
+    # ``_source_file``'s indices are int32 (partition_stage._split), as _remapped's are.
     mappings = [pc.index_in(c.dictionary, value_set=values).cast(pa.int32()) for c in chunks]
     indices = [_remapped(m, c.indices) for m, c in zip(mappings, chunks, strict=True)]
     return pa.DictionaryArray.from_arrays(pa.concat_arrays(indices), values, safe=False)

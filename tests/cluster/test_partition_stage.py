@@ -11,12 +11,13 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 import pytest
 
-from settle.cluster import stages
+from settle.cluster import partition_stage as partition_stage_module
+from settle.cluster.partition_stage import partition_stage
 from settle.cluster.partitioning import partitions_of
 from settle.cluster.plan import InputTask
 from settle.cluster.spill import partitions_in, read_partition, read_spill_schema
 from settle.cluster.spill_widths import widen
-from settle.cluster.stages import ShardContext, partition_stage
+from settle.cluster.stages import ShardContext
 from settle.engine.job import load_job
 from settle.engine.readers import list_input_files
 from settle.engine.schemas import SOURCE_FILE_TYPE
@@ -38,15 +39,15 @@ def claims_context(work: Path, partitions: int) -> ShardContext:
     )
 
 
-@pytest.mark.parametrize("held_bytes", [1, stages.PIECE_BUFFER_BYTES])
+@pytest.mark.parametrize("held_bytes", [1, partition_stage_module.PIECE_BUFFER_BYTES])
 def test_pieces_of_a_many_file_task_name_each_rows_file_and_row(
     books: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, held_bytes: int
 ) -> None:
     """Whether the task writes its held rows after every split slice (1 byte held at most: a
     new piece each time) or once at the end, each piece holds its partitions' rows in file and
     row order, as one record batch per partition with the code columns dictionary-encoded."""
-    monkeypatch.setattr(stages, "PIECE_BUFFER_BYTES", held_bytes)
-    monkeypatch.setattr(stages, "SPLIT_ROWS", 500)  # several split batches on the small book
+    monkeypatch.setattr(partition_stage_module, "PIECE_BUFFER_BYTES", held_bytes)
+    monkeypatch.setattr(partition_stage_module, "SPLIT_ROWS", 500)  # several split batches on the small book
     job = load_job(books["by_group"] / "job.yaml")
     files = list_input_files(job.input_paths("medical_claim"))
     assert len(files) > 5
@@ -125,7 +126,7 @@ def test_columns_no_row_can_fail_on_are_left_out_of_the_pieces(
     """The claims' unread columns (claim type, place of service, end date, source) are not
     spilled where every row of a split batch passes their checks, and are named in the piece's
     schema; the batch holding the bad book's end-before-start row keeps its end dates."""
-    monkeypatch.setattr(stages, "SPLIT_ROWS", 500)
+    monkeypatch.setattr(partition_stage_module, "SPLIT_ROWS", 500)
     unread = {"claim_type", "place_of_service_code", "claim_end_date", "data_source"}
     kept_end_dates = 0
     for name in ("by_group", "bad"):
