@@ -94,8 +94,7 @@ def partition_stage(ctx: ShardContext, task: InputTask) -> tuple[dict[int, int],
     dictionary per column)."""
     codes, widths = TaskCodes(), SpillWidths()
     counted = [0]
-    folder = Path(ctx.work) / "pieces" / task.table
-    pieces = _HeldPieces(folder, task.index, codes, widths, ctx.spill_compression)
+    pieces = _HeldPieces(Path(ctx.work), task.table, task.index, codes, widths, ctx.spill_compression)
     for p, part, nbytes in split_files(ctx, task.table, task.files, task.row_groups, counted, codes, widths):
         pieces.add(p, part, nbytes)
     pieces.flush()
@@ -106,9 +105,16 @@ class _HeldPieces:
     """A partition task's split rows, held per partition and written a piece file at a time."""
 
     def __init__(
-        self, root: Path, task: int, codes: TaskCodes, widths: SpillWidths, compression: str | None
+        self,
+        work: Path,
+        table: str,
+        task: int,
+        codes: TaskCodes,
+        widths: SpillWidths,
+        compression: str | None,
     ) -> None:
-        self.root, self.task, self.compression = root, task, compression
+        self.root, self.table = work / "pieces" / table, table
+        self.task, self.compression = task, compression
         self.codes, self.widths = codes, widths
         self.rows: Counter[int] = Counter()
         self._held: dict[int, list[pa.Table]] = {}
@@ -137,7 +143,7 @@ class _HeldPieces:
         lengths["_source_file"] = len(held[listed[0]][0].column("_source_file").chunk(0).dictionary)
         schema = self.widths.schema(self.codes.schema(self._schema), lengths)
         # The code columns validation need not check value by value (TaskCodes.canonical).
-        declared = ",".join(self.codes.canonical(self.root.name)).encode()  # root: pieces/<table>
+        declared = ",".join(self.codes.canonical(self.table)).encode()
         schema = schema.with_metadata({**(schema.metadata or {}), CANONICAL_KEY: declared})
 
         def parts() -> Iterator[tuple[int, pa.Table]]:

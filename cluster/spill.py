@@ -28,7 +28,8 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import pyarrow as pa
@@ -95,20 +96,31 @@ def _temporary(path: Path) -> Path:
     return path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
 
 
-def write_spill(table: pa.Table, path: Path, compression: str | None) -> None:
-    """Write ``table`` to ``path`` atomically."""
+@contextmanager
+def _atomic_writer(
+    path: Path, schema: pa.Schema, compression: str | None
+) -> Iterator[ipc.RecordBatchFileWriter]:
+    """An IPC file writer whose file appears at ``path`` only once it is whole: written under a
+    temporary name (with ``O_DIRECT`` where it can be, :func:`~settle.cluster.direct_io.open_spill`)
+    and renamed into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temporary(path)
     try:
         sink = open_spill(tmp)
         try:
-            with ipc.new_file(sink, table.schema, options=_options(compression)) as writer:
-                writer.write_table(table)
+            with ipc.new_file(sink, schema, options=_options(compression)) as writer:
+                yield writer
         finally:
             sink.close()
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def write_spill(table: pa.Table, path: Path, compression: str | None) -> None:
+    """Write ``table`` to ``path`` atomically."""
+    with _atomic_writer(path, table.schema, compression) as writer:
+        writer.write_table(table)
 
 
 def read_spill(path: Path, columns: list[str] | None = None) -> pa.Table:
@@ -145,23 +157,13 @@ def write_partitioned(
     listed = list(partitions)
     metadata = dict(schema.metadata or {})
     metadata[PARTITIONS_KEY] = ",".join(map(str, listed)).encode()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temporary(path)
-    try:
-        sink = open_spill(tmp)
-        try:
-            with ipc.new_file(sink, schema.with_metadata(metadata), options=_options(compression)) as writer:
-                for expected, (p, rows) in zip(listed, parts, strict=True):
-                    if p != expected:
-                        raise SettleSystemError(
-                            f"spill {path.name}: partition {p} written where {expected} was listed"
-                        )
-                    writer.write_table(rows)
-        finally:
-            sink.close()
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with _atomic_writer(path, schema.with_metadata(metadata), compression) as writer:
+        for expected, (p, rows) in zip(listed, parts, strict=True):
+            if p != expected:
+                raise SettleSystemError(
+                    f"spill {path.name}: partition {p} written where {expected} was listed"
+                )
+            writer.write_table(rows)
 
 
 def partitions_in(path: Path) -> list[int]:
@@ -187,13 +189,13 @@ def read_partition(path: Path, partition: int, will_need: bool = False) -> pa.Ta
         batch = reader.get_batch(listed.index(partition))
         if will_need:
             source.seek(0)
-            _will_need(path, batch, source.read_buffer(1).address)
+            _will_need(source.fileno(), batch, source.read_buffer(1).address)
     metadata = {k: v for k, v in (batch.schema.metadata or {}).items() if k != PARTITIONS_KEY}
     return pa.Table.from_batches([batch]).replace_schema_metadata(metadata or None)
 
 
-def _will_need(path: Path, batch: pa.RecordBatch, base: int) -> None:
-    """Advise the kernel that the bytes of ``batch`` (mapped from ``path`` at address ``base``)
+def _will_need(fd: int, batch: pa.RecordBatch, base: int) -> None:
+    """Advise the kernel that the bytes of ``batch`` (mapped from file ``fd`` at address ``base``)
     will be read soon.  Dictionaries are left out: they lie at the start of the file, apart."""
     spans = []
     for column in batch.columns:
@@ -203,11 +205,7 @@ def _will_need(path: Path, batch: pa.RecordBatch, base: int) -> None:
         return
     start = min(a for a, _ in spans) - base
     stop = max(b for _, b in spans) - base
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.posix_fadvise(fd, start, stop - start, os.POSIX_FADV_WILLNEED)
-    finally:
-        os.close(fd)
+    os.posix_fadvise(fd, start, stop - start, os.POSIX_FADV_WILLNEED)
 
 
 def _listed(schema: pa.Schema) -> list[int]:

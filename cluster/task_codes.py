@@ -42,7 +42,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from settle.engine.schemas import PROVENANCE_FIELDS, TABLES
-from settle.engine.validate_parse import CANONICAL_KEY, canonical_dictionary_columns
+from settle.engine.validate_parse import CANONICAL_KEY, canonical_dictionary_columns, declared_canonical
 
 __all__ = ["CODE_MARK", "TaskCodes", "compact_dictionaries", "join_pieces"]
 
@@ -198,7 +198,7 @@ def _undeclared(schema: pa.Schema) -> pa.Schema:
 def _declared(joined: pa.Table, run: list[pa.Table]) -> pa.Table:
     """``joined`` declaring canonical the code columns that every table of ``run`` declares
     (pieces of different tasks may differ; see :meth:`TaskCodes.canonical`)."""
-    sets = [set((t.schema.metadata or {}).get(CANONICAL_KEY, b"").decode().split(",")) - {""} for t in run]
+    sets = [set(declared_canonical(t.schema)) for t in run]
     common = set.intersection(*sets) if sets else set()
     metadata = {k: v for k, v in (joined.schema.metadata or {}).items() if k != CANONICAL_KEY}
     if common:

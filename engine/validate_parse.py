@@ -60,6 +60,7 @@ __all__ = [
     "canonical_dictionary_columns",
     "canonical_identifier_columns",
     "canonical_text_columns",
+    "declared_canonical",
     "parser_for",
 ]
 
@@ -321,7 +322,7 @@ def canonical_dictionary_columns(raw: pa.Table, columns: dict[str, Column]) -> s
     1.7 M NPIs between them, concatenated from 56 pieces, where its task dictionaries hold
     38,700.  Raw input batches never carry the key (``settle.engine.readers`` drops the schema
     metadata of what it reads)."""
-    declared = set(_declared_canonical(raw.schema))
+    declared = set(declared_canonical(raw.schema))
     found = set()
     for raw_name, c in columns.items():
         if c.kind != "text" and (c.kind != "id" or c.format not in _CANONICAL_FORMATS):
@@ -417,6 +418,7 @@ def canonical_text_columns(frame: pl.DataFrame, columns: dict[str, Column]) -> s
 _CANONICAL_FORMATS = frozenset({*_FORMAT_RE, "claim_type"})
 
 
-def _declared_canonical(schema: pa.Schema) -> list[str]:
+def declared_canonical(schema: pa.Schema) -> list[str]:
+    """The columns a table's schema declares canonical (:data:`CANONICAL_KEY`)."""
     raw = (schema.metadata or {}).get(CANONICAL_KEY, b"")
     return [name for name in raw.decode().split(",") if name]
