@@ -276,3 +276,16 @@ def test_joined_pieces_declare_what_every_piece_declares() -> None:
     assert joined.schema.metadata == {key: b"rendering_npi", b"other": b"kept"}
     (joined,) = join_pieces([piece(b"rendering_npi"), piece(b"")])
     assert joined.schema.metadata == {b"other": b"kept"}
+
+
+def test_the_task_dictionary_grows_by_new_values_in_the_order_first_met() -> None:
+    codes = TaskCodes()
+    first = pa.DictionaryArray.from_arrays(pa.array([0, 1, 0], pa.int32()), pa.array(["b", "a"]))
+    # A later row group: a known value, two new ones, and a null among the dictionary's values.
+    later = pa.DictionaryArray.from_arrays(
+        pa.array([3, 0, 1, 2, 1], pa.int32()), pa.array(["c", "a", None, "d"])
+    )
+    again = pa.DictionaryArray.from_arrays(pa.array([1, 0], pa.int32()), pa.array(["d", "b"]))
+    encoded = [codes.encode(pa.table({"npi": column}))["npi"].to_pylist() for column in (first, later, again)]
+    assert codes.values["npi"].to_pylist() == ["b", "a", "c", None, "d"]
+    assert encoded == [[0, 1, 0], [4, 2, 1, 3, 1], [0, 4]]
