@@ -202,8 +202,13 @@ def join_pieces(tables: list[pa.Table]) -> list[pa.Table]:
     return [_declared(_joined(run), run) for run in runs]
 
 
+def _undeclared_metadata(schema: pa.Schema) -> dict[bytes, bytes]:
+    """``schema``'s metadata without what it declares canonical."""
+    return {k: v for k, v in (schema.metadata or {}).items() if k != CANONICAL_KEY}
+
+
 def _undeclared(schema: pa.Schema) -> pa.Schema:
-    return schema.with_metadata({k: v for k, v in (schema.metadata or {}).items() if k != CANONICAL_KEY})
+    return schema.with_metadata(_undeclared_metadata(schema))
 
 
 def _declared(joined: pa.Table, run: list[pa.Table]) -> pa.Table:
@@ -211,7 +216,7 @@ def _declared(joined: pa.Table, run: list[pa.Table]) -> pa.Table:
     (pieces of different tasks may differ; see :meth:`TaskCodes.canonical`)."""
     sets = [set(declared_canonical(t.schema)) for t in run]
     common = set.intersection(*sets) if sets else set()
-    metadata = {k: v for k, v in (joined.schema.metadata or {}).items() if k != CANONICAL_KEY}
+    metadata = _undeclared_metadata(joined.schema)
     if common:
         metadata[CANONICAL_KEY] = ",".join(sorted(common)).encode()
     return joined.replace_schema_metadata(metadata or None)
