@@ -41,6 +41,7 @@ import pyarrow as pa
 
 from settle.cluster import plan as cluster_plan
 from settle.cluster.checksums import InputChecksums
+from settle.cluster.code_seeds import roster_code_seeds
 from settle.cluster.member_outputs import ReadyPartitions, write_member_level
 from settle.cluster.outputs import OutputWriter
 from settle.cluster.partitioning import PARTITION_LINES, claim_lines, partition_count
@@ -181,6 +182,7 @@ def _run(
             partitioned=count > 1,
             files={} if count > 1 else {t: files[t] for t in member_tables},
             spill_compression=spill_compression(lines, work),
+            code_seeds=roster_code_seeds(roster),
         )
         plan = JobPlan(partitions, [(0, partitions)], count > 1, lines)
         cells = MemberCostCells(work, partitions)

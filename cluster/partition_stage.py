@@ -21,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from settle.cluster.code_seeds import SEEDED_KEY, declaration, seeds_for
 from settle.cluster.partitioning import partitions_of
 from settle.cluster.plan import InputTask
 from settle.cluster.spill import SUFFIX, write_partitioned
@@ -89,10 +90,11 @@ def partition_stage(ctx: ShardContext, task: InputTask) -> tuple[dict[int, int],
 
     The code columns of Parquet inputs stay dictionary-encoded in the pieces
     (``iter_file(keep_codes=True)``; validation reads them as text), with one dictionary per
-    column for the whole task (:class:`~settle.cluster.task_codes.TaskCodes`), attached when
+    column for the whole task (:class:`~settle.cluster.task_codes.TaskCodes`; an NPI or TIN
+    column's starts with the roster's values, :mod:`~settle.cluster.code_seeds`), attached when
     a piece is written (the task's dictionaries grow as rows are read; an IPC file holds one
     dictionary per column)."""
-    codes, widths = TaskCodes(), SpillWidths()
+    codes, widths = TaskCodes(seeds_for(task.table, ctx.code_seeds)), SpillWidths()
     counted = [0]
     pieces = _HeldPieces(Path(ctx.work), task.table, task.index, codes, widths, ctx.spill_compression)
     for p, part, nbytes in split_files(ctx, task.table, task.files, task.row_groups, counted, codes, widths):
@@ -144,7 +146,10 @@ class _HeldPieces:
         schema = self.widths.schema(self.codes.schema(self._schema), lengths)
         # The code columns validation need not check value by value (TaskCodes.canonical).
         declared = ",".join(self.codes.canonical(self.table)).encode()
-        schema = schema.with_metadata({**(schema.metadata or {}), CANONICAL_KEY: declared})
+        metadata = {**(schema.metadata or {}), CANONICAL_KEY: declared}
+        if seeded := self.codes.seeded():  # the code columns whose dictionary starts with a seed
+            metadata[SEEDED_KEY] = declaration(seeded)
+        schema = schema.with_metadata(metadata)
 
         def parts() -> Iterator[tuple[int, pa.Table]]:
             for p in listed:

@@ -32,6 +32,7 @@ from pathlib import Path
 import polars as pl
 import pyarrow as pa
 
+from settle.cluster.code_seeds import Seed
 from settle.cluster.partition_stage import partition_stage, split_files
 from settle.cluster.partitioning import keyed_partitions
 from settle.cluster.spill import SUFFIX, read_partition, read_spill, write_spill
@@ -86,6 +87,9 @@ class ShardContext:
     partitioned: bool
     files: dict[str, list[InputFile]] = field(default_factory=dict)  # read directly when not partitioned
     spill_compression: str | None = "lz4"  # of every spill file (settle.cluster.spill.spill_compression)
+    # By format: the values a partition task's dictionary of a code column starts with
+    # (settle.cluster.code_seeds.roster_code_seeds).
+    code_seeds: dict[str, Seed] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

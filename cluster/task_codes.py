@@ -37,10 +37,13 @@ ms; about half a CPU-second of a 1M-member job).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from settle.cluster.code_seeds import SEEDED_KEY, Seed, declared_seeds, join_prefixed
 from settle.engine.schemas import PROVENANCE_FIELDS, TABLES
 from settle.engine.validate_parse import CANONICAL_KEY, canonical_dictionary_columns, declared_canonical
 
@@ -56,8 +59,11 @@ CODE_MARK = {b"settle.code": b"int32 indices"}
 class TaskCodes:
     """The growing dictionary of each code column of one task, and the remapping into it."""
 
-    def __init__(self) -> None:
+    def __init__(self, seeds: Mapping[str, Seed] | None = None) -> None:
         self.values: dict[str, pa.Array] = {}
+        # A column's dictionary starts with its seed's values (settle.cluster.code_seeds).
+        self._seeds = dict(seeds or {})
+        self._seeded: dict[str, str] = {}
         # The last dictionary seen per column and its remapping (a row group's batches share it).
         self._last: dict[str, tuple[pa.Array, pa.Array]] = {}
 
@@ -86,7 +92,8 @@ class TaskCodes:
 
     def _mapping(self, name: str, dictionary: pa.Array) -> pa.Array:
         """Each value of ``dictionary`` as its ``int32`` position in the task's dictionary of
-        ``name``, the values not seen before appended to it first (in the order first met).
+        ``name``, the values not seen before appended to it first (in the order first met),
+        after the column's seed where it has one (:mod:`settle.cluster.code_seeds`).
 
         One ``index_in`` when every value is known already, as it is for most row groups once
         a task has read a few (each call hashes the whole task dictionary: at 10M members a
@@ -94,14 +101,23 @@ class TaskCodes:
         membership before the lookup doubled the hashing, 11 ns a claim line)."""
         known = self.values.get(name)
         if known is None:
-            known = self.values[name] = dictionary.unique()
-            return pc.index_in(dictionary, value_set=known).cast(pa.int32())
+            seed = self._seeds.get(name)
+            if seed is None or not _is_text(dictionary.type):
+                known = self.values[name] = dictionary.unique()
+                return pc.index_in(dictionary, value_set=known).cast(pa.int32())
+            known = self.values[name] = seed.values.cast(dictionary.type)
+            self._seeded[name] = seed.declaration
         mapping = pc.index_in(dictionary, value_set=known)
         if mapping.null_count:  # values not in the task's dictionary yet (a null value is one)
             new = dictionary.filter(mapping.is_null()).unique()
             known = self.values[name] = pa.concat_arrays([known, new])
             mapping = pc.index_in(dictionary, value_set=known)
         return mapping.cast(pa.int32())
+
+    def seeded(self) -> dict[str, str]:
+        """The columns whose dictionary starts with a seed, with the seed's declaration
+        (:data:`~settle.cluster.code_seeds.SEEDED_KEY`)."""
+        return dict(self._seeded)
 
     def schema(self, encoded: pa.Schema) -> pa.Schema:
         """The schema of :meth:`restore`'s tables, for tables of schema ``encoded``."""
@@ -159,10 +175,12 @@ def compact_dictionaries(table: pa.Table) -> pa.Table:
     """``table`` with the dictionary of every dictionary column cut to the values its rows use,
     kept in the dictionary's order (so the text of every row, and its nulls, are unchanged).
     A chunk whose dictionary is no longer than its rows is left as it is: it cannot cost more
-    than the rows themselves."""
+    than the rows themselves; so is a column the table declares seeded, whose dictionary's
+    prefix is shared with other pieces' (:func:`join_pieces`)."""
     out = table
+    seeded = declared_seeds(table.schema)
     for i, field in enumerate(table.schema):
-        if not pa.types.is_dictionary(field.type):
+        if not pa.types.is_dictionary(field.type) or field.name in seeded:
             continue
         column = table.column(i)
         if all(len(c.dictionary) <= len(c) for c in column.chunks):
@@ -199,12 +217,12 @@ def join_pieces(tables: list[pa.Table]) -> list[pa.Table]:
             runs[-1].append(table)
         else:
             runs.append([table])
-    return [_declared(_joined(run), run) for run in runs]
+    return [_declared(_joined(run, _common_seeds(run)), run) for run in runs]
 
 
 def _undeclared_metadata(schema: pa.Schema) -> dict[bytes, bytes]:
-    """``schema``'s metadata without what it declares canonical."""
-    return {k: v for k, v in (schema.metadata or {}).items() if k != CANONICAL_KEY}
+    """``schema``'s metadata without what it declares canonical or seeded."""
+    return {k: v for k, v in (schema.metadata or {}).items() if k not in (CANONICAL_KEY, SEEDED_KEY)}
 
 
 def _undeclared(schema: pa.Schema) -> pa.Schema:
@@ -222,13 +240,28 @@ def _declared(joined: pa.Table, run: list[pa.Table]) -> pa.Table:
     return joined.replace_schema_metadata(metadata or None)
 
 
-def _joined(tables: list[pa.Table]) -> pa.Table:
+def _common_seeds(run: list[pa.Table]) -> dict[str, int]:
+    """The columns every table of ``run`` declares seeded alike, with the seed's length."""
+    declared = [declared_seeds(t.schema) for t in run]
+    return {
+        name: int(value.split(":", 1)[0])
+        for name, value in declared[0].items()
+        if all(d.get(name) == value for d in declared[1:])
+    }
+
+
+def _joined(tables: list[pa.Table], seeded: dict[str, int]) -> pa.Table:
     joined = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
     columns = []
     for field, column in zip(joined.schema, joined.columns, strict=True):
         if column.num_chunks > 1 and pa.types.is_dictionary(field.type):
-            join = _unified if field.name == _SOURCE_FILE else _concatenated
-            column = pa.chunked_array([join(column.chunks)], field.type)
+            if field.name in seeded:
+                one = join_prefixed(column.chunks, seeded[field.name])
+            elif field.name == _SOURCE_FILE:
+                one = _unified(column.chunks)
+            else:
+                one = _concatenated(column.chunks)
+            column = pa.chunked_array([one], field.type)
         columns.append(column)
     return pa.Table.from_arrays(columns, schema=joined.schema)
 
@@ -251,6 +284,10 @@ def _unified(chunks: list[pa.DictionaryArray]) -> pa.DictionaryArray:
     mappings = [pc.index_in(c.dictionary, value_set=values).cast(pa.int32()) for c in chunks]
     indices = [_remapped(m, c.indices) for m, c in zip(mappings, chunks, strict=True)]
     return pa.DictionaryArray.from_arrays(pa.concat_arrays(indices), values, safe=False)
+
+
+def _is_text(typ: pa.DataType) -> bool:
+    return bool(pa.types.is_string(typ) or pa.types.is_large_string(typ))
 
 
 def _is_code(field: pa.Field) -> bool:
