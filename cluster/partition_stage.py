@@ -27,7 +27,7 @@ from settle.cluster.plan import InputTask
 from settle.cluster.spill import SUFFIX, write_partitioned
 from settle.cluster.spill_decimals import narrow_decimals
 from settle.cluster.spill_integers import narrow_integers
-from settle.cluster.spill_widths import SpillWidths, narrow
+from settle.cluster.spill_widths import SpillWidths, fitted, narrow
 from settle.cluster.task_codes import TaskCodes
 from settle.engine.pipeline.shard import UNREAD_COLUMNS
 from settle.engine.readers import InputFile, iter_file
@@ -97,8 +97,9 @@ def partition_stage(ctx: ShardContext, task: InputTask) -> tuple[dict[int, int],
     codes, widths = TaskCodes(seeds_for(task.table, ctx.code_seeds)), SpillWidths()
     counted = [0]
     pieces = _HeldPieces(Path(ctx.work), task.table, task.index, codes, widths, ctx.spill_compression)
-    for p, part, nbytes in split_files(ctx, task.table, task.files, task.row_groups, counted, codes, widths):
-        pieces.add(p, part, nbytes)
+    split = split_files(ctx, task.table, task.files, task.row_groups, counted, codes, widths)
+    for p, part, nbytes, wide in split:
+        pieces.add(p, part, nbytes, wide)
     pieces.flush()
     return dict(pieces.rows), counted[0]
 
@@ -120,14 +121,16 @@ class _HeldPieces:
         self.codes, self.widths = codes, widths
         self.rows: Counter[int] = Counter()
         self._held: dict[int, list[pa.Table]] = {}
-        self._schema: pa.Schema | None = None  # of the held rows (code columns as indices)
+        # Of the held rows before SpillWidths.carried narrowed them (code columns as indices).
+        self._schema: pa.Schema | None = None
         self._bytes = 0
         self._seq = 0
 
-    def add(self, p: int, part: pa.Table, nbytes: int) -> None:
-        if self._schema is not None and not self._schema.equals(part.schema, check_metadata=True):
+    def add(self, p: int, part: pa.Table, nbytes: int, wide: pa.Schema) -> None:
+        """Hold ``part`` (rows of schema ``wide`` carried narrow) for partition ``p``."""
+        if self._schema is not None and not self._schema.equals(wide, check_metadata=True):
             self.flush()
-        self._schema = part.schema
+        self._schema = wide
         self._held.setdefault(p, []).append(part)
         self.rows[p] += part.num_rows
         self._bytes += nbytes
@@ -144,6 +147,9 @@ class _HeldPieces:
         lengths = {name: len(values) for name, values in self.codes.values.items()}
         lengths["_source_file"] = len(held[listed[0]][0].column("_source_file").chunk(0).dictionary)
         schema = self.widths.schema(self.codes.schema(self._schema), lengths)
+        # Rows carried when the task's widths were narrower are converted to today's.
+        carried = self.widths.carried_schema(self._schema, {n: lengths[n] for n in self.codes.values})
+        wide = self._schema
         # The code columns validation need not check value by value (TaskCodes.canonical).
         declared = ",".join(self.codes.canonical(self.table)).encode()
         metadata = {**(schema.metadata or {}), CANONICAL_KEY: declared}
@@ -154,6 +160,7 @@ class _HeldPieces:
         def parts() -> Iterator[tuple[int, pa.Table]]:
             for p in listed:
                 slices = held.pop(p)  # each partition's slices are dropped once written
+                slices = [s if s.schema.equals(carried, True) else fitted(s, carried, wide) for s in slices]
                 joined = (slices[0] if len(slices) == 1 else pa.concat_tables(slices)).combine_chunks()
                 yield p, narrow(self.codes.restore(joined), schema)
 
@@ -183,16 +190,19 @@ def split_files(
     counted: list[int],
     codes: TaskCodes | None = None,
     widths: SpillWidths | None = None,
-) -> Iterator[tuple[int, pa.Table, int]]:
-    """(partition, rows, their bytes) of the raw rows of ``files``, in file and row order; rows read are
-    added to ``counted[0]``.  Small files are joined to about :data:`SPLIT_ROWS` rows first:
-    splitting has a fixed cost per batch (about 9 ms for each small file split alone).
+) -> Iterator[tuple[int, pa.Table, int, pa.Schema]]:
+    """(partition, rows, their bytes, their schema before narrowing) of the raw rows of
+    ``files``, in file and row order; rows read are added to ``counted[0]``.  Small files are
+    joined to about :data:`SPLIT_ROWS` rows first: splitting has a fixed cost per batch (about
+    9 ms for each small file split alone).
 
     With ``codes``, Parquet code columns are read as dictionaries and come out as ``int32``
     indices into the task's dictionaries (:meth:`TaskCodes.encode`), decimal columns as
     their unscaled ``int64`` values (:func:`~settle.cluster.spill_decimals.narrow_decimals`),
     and ``int64`` columns whose values fit as ``int32``
-    (:func:`~settle.cluster.spill_integers.narrow_integers`)."""
+    (:func:`~settle.cluster.spill_integers.narrow_integers`).  With ``widths``, every column is
+    then as narrow as the task's rows so far allow before it is split, the code columns as
+    narrow plain indices (:meth:`~settle.cluster.spill_widths.SpillWidths.carried`)."""
 
     # One dictionary for the task's files, shared by every batch (see _split).
     names = pa.array([f.display for f in files], pa.string())
@@ -221,12 +231,16 @@ def split_files(
             # fail on, are not carried to it (settle.engine.validate_precheck).
             batch = drop_prechecked(batch, table, prechecked(batch, table, unread))
             batch = narrow_integers(narrow_decimals(codes.encode(batch)))
+        parts = partitions_of(batch, table, ctx.partitions)
+        wide = batch.schema
         if widths is not None:
             widths.observe(batch)
-        parts = partitions_of(batch, table, ctx.partitions)
+            code_lengths = {n: len(v) for n, v in codes.values.items()} if codes is not None else {}
+            batch = widths.carried(batch, code_lengths)
         # Split at most SPLIT_ROWS rows at a time: the take that groups rows by partition
         # reads each column in as many interleaved runs as there are partitions, which stays
         # in the CPU's cache only for a slice of the batch.
         for start in range(0, batch.num_rows, SPLIT_ROWS):
             stop = min(start + SPLIT_ROWS, batch.num_rows)
-            yield from _split(batch.slice(start, stop - start), parts[start:stop])
+            for p, rows, nbytes in _split(batch.slice(start, stop - start), parts[start:stop]):
+                yield p, rows, nbytes, wide

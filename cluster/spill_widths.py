@@ -27,12 +27,14 @@ builds offsets and casts small integers.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pyarrow as pa
 
 from settle.cluster.spill_integers import INT64_MARK
 
-__all__ = ["DATE_MARK", "TEXT_MARK", "SpillWidths", "index_type", "narrow", "widen"]
+__all__ = ["DATE_MARK", "TEXT_MARK", "SpillWidths", "fitted", "index_type", "narrow", "widen"]
 
 TEXT_MARK = b"settle.text"  # field metadata of a fixed_size_binary column: the string type it was
 DATE_MARK = b"settle.date32"  # field metadata of an int16 column: the date32 days it stands for
@@ -112,6 +114,51 @@ class SpillWidths:
                 field = pa.field(field.name, pa.binary(width), field.nullable, metadata=mark)
             fields.append(field)
         return pa.schema(fields, metadata=schema.metadata)
+
+    def carried_schema(self, schema: pa.Schema, code_lengths: Mapping[str, int]) -> pa.Schema:
+        """The schema :meth:`carried` gives rows of ``schema`` whose code columns (``int32``
+        indices, named in ``code_lengths`` with their dictionary's length) stay plain integers."""
+        fields = []
+        for field in self.schema(schema, {}):
+            if field.name in code_lengths and field.type == pa.int32():
+                field = field.with_type(index_type(code_lengths[field.name]))
+            fields.append(field)
+        return pa.schema(fields, metadata=schema.metadata)
+
+    def carried(self, batch: pa.Table, code_lengths: Mapping[str, int]) -> pa.Table:
+        """``batch`` (observed already) with every column as narrow as the task's rows so far
+        allow, the code columns as plain indices of :func:`index_type` (``code_lengths``: their
+        dictionaries' lengths now), so that the split moves the narrow values: on a 131,072-line
+        batch of claims in 141 partitions the take cost 29-32 ns a line against 52-67 for the
+        ``int32`` and string columns (fixed-size ids above all), and a piece's rows need no
+        conversion when written.  A piece written later, when the task's rows need wider types,
+        converts the rows carried narrower (:func:`fitted`)."""
+        schema = self.carried_schema(batch.schema, code_lengths)
+        columns = []
+        for field, column in zip(schema, batch.columns, strict=True):
+            if column.type != field.type:
+                column = pa.chunked_array([_narrowed(c, field.type) for c in column.chunks], field.type)
+            columns.append(column)
+        return pa.Table.from_arrays(columns, schema=schema)
+
+
+def fitted(table: pa.Table, schema: pa.Schema, wide: pa.Schema) -> pa.Table:
+    """``table``, rows :meth:`SpillWidths.carried` when the task's widths were narrower, with
+    each column converted to its type in ``schema`` (a later :meth:`~SpillWidths.carried_schema`
+    of the same ``wide`` schema): integers and indices cast wider, dates of ``int16`` days back
+    to ``date32``, fixed-size text back to strings.  Every value keeps its meaning."""
+    columns = []
+    for field, wide_field, column in zip(schema, wide, table.columns, strict=True):
+        if column.type != field.type:
+            if pa.types.is_integer(column.type) and pa.types.is_integer(field.type):
+                column = column.cast(field.type)
+            else:
+                chunks = [_widened(c, wide_field.type) for c in column.chunks]
+                if wide_field.type != field.type:
+                    chunks = [_narrowed(c, field.type) for c in chunks]
+                column = pa.chunked_array(chunks, field.type)
+        columns.append(column)
+    return pa.Table.from_arrays(columns, schema=schema)
 
 
 def narrow(table: pa.Table, schema: pa.Schema) -> pa.Table:

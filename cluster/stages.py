@@ -153,7 +153,7 @@ class _Source:
             return [restore_integers(joined) for joined in join_pieces(pieces)]
         if table not in self._direct:
             split: dict[int, list[pa.Table]] = {}
-            for q, part, _ in split_files(self.ctx, table, self.ctx.files.get(table, []), None, [0]):
+            for q, part, *_ in split_files(self.ctx, table, self.ctx.files.get(table, []), None, [0]):
                 split.setdefault(q, []).append(part)
             self._direct[table] = split
         return self._direct[table].get(p, [])

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from settle.cluster.spill import read_partition, write_partitioned
 from settle.cluster.spill_integers import INT64_MARK
-from settle.cluster.spill_widths import TEXT_MARK, SpillWidths, index_type, narrow, widen
+from settle.cluster.spill_widths import TEXT_MARK, SpillWidths, fitted, index_type, narrow, widen
+from settle.cluster.task_codes import CODE_MARK
 
 MARKED = {INT64_MARK: b"1"}
 IDS = st.one_of(
@@ -138,3 +139,55 @@ def test_the_narrowest_widths_by_hand() -> None:
 def test_a_table_never_narrowed_is_widened_to_itself() -> None:
     table = pa.table({"x": pa.array(["a", "bb"]), "n": pa.array([1, 2], pa.int16())})
     assert widen(table) is table
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    data=st.data(),
+    text_type=st.sampled_from([pa.string(), pa.large_string()]),
+    lengths=st.lists(
+        st.sampled_from([1, 128, 129, 1 << 15, (1 << 15) + 1, (1 << 16) + 1]), min_size=1, max_size=4
+    ),
+)
+def test_rows_carried_narrow_while_the_widths_grow_fit_the_widths_at_the_end(
+    data: st.DataObject, text_type: pa.DataType, lengths: list[int]
+) -> None:
+    """The split carries each batch as narrow as the task's rows so far allow; a batch carried
+    before a later one widened a column (a longer id, a bigger number, a date out of range, a
+    dictionary grown past an index type) converts to exactly what carrying it at the end would
+    give."""
+    schema = pa.schema(
+        [
+            pa.field("member_id", text_type),
+            pa.field("claim_line_number", pa.int32(), metadata=MARKED),
+            pa.field("rendering_npi", pa.int32(), metadata=CODE_MARK),
+            pa.field("paid_date", pa.date32()),
+        ]
+    )
+    widths, batches, carried = SpillWidths(), [], []
+    for length in sorted(lengths):  # the task's dictionary only grows
+        rows = data.draw(
+            st.lists(st.tuples(IDS, INTS, st.none() | st.integers(0, length - 1)), min_size=1, max_size=12)
+        )
+        ids, numbers, codes = zip(*rows, strict=True)
+        batch = pa.Table.from_arrays(
+            [
+                pa.array(ids, text_type),
+                pa.array(numbers, pa.int32()),
+                pa.array(codes, pa.int32()),
+                pa.array(numbers, pa.int32()).view(pa.date32()),
+            ],
+            schema=schema,
+        )
+        widths.observe(batch)
+        carried.append(widths.carried(batch, {"rendering_npi": length}))
+        batches.append(batch)
+    final = {"rendering_npi": max(lengths)}
+    at_end = widths.carried_schema(schema, final)
+    assert at_end.field("rendering_npi").type == index_type(max(lengths))
+    for batch, early in zip(batches, carried, strict=True):
+        fit = fitted(early, at_end, schema)
+        expected = widths.carried(batch, final)
+        assert fit.schema.equals(at_end, check_metadata=True)
+        assert expected.schema.equals(at_end, check_metadata=True)
+        assert fit.equals(expected)
