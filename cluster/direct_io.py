@@ -96,13 +96,14 @@ class DirectFile:
             self.closed = True
 
 
-def open_spill(path: Path) -> DirectFile | IO[bytes]:
-    """``path`` opened for writing, with ``O_DIRECT`` where the file system takes it."""
+def open_spill(path: Path, direct: bool = True) -> DirectFile | IO[bytes]:
+    """``path`` opened for writing, with ``O_DIRECT`` where the file system takes it (and
+    ``direct`` asks for it)."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
-    direct = getattr(os, "O_DIRECT", 0)
-    if direct:
+    o_direct = getattr(os, "O_DIRECT", 0) if direct else 0
+    if o_direct:
         try:
-            return DirectFile(os.open(path, flags | direct, 0o644))
+            return DirectFile(os.open(path, flags | o_direct, 0o644))
         except OSError as error:
             if error.errno not in (errno.EINVAL, errno.EOPNOTSUPP):
                 raise

@@ -12,7 +12,11 @@ shared memory mapped into the driver, and every page of it the driver touched st
 driver's resident set after the object was freed (the store keeps its arena mapped): at 5M
 members the driver grew by 1.7 GB while settling, as much as the statements' rendered rows.
 A spill file is mapped, written on, and unmapped when the driver drops it.  Each batch's files
-are removed as soon as they are read; a retried task rewrites the same names.
+are removed as soon as they are read; a retried task rewrites the same names.  They are written
+through the page cache, not around it as the partition pieces are
+(:mod:`~settle.cluster.direct_io`): the driver reads them within seconds, and written around
+the cache they were read back from the disk a page fault at a time (0.18-0.24 GB in a 1M-member
+job's settle stage, none since).
 """
 
 from __future__ import annotations
@@ -53,8 +57,8 @@ def settle_stage(work: str, index: int, batch: SettlementBatch) -> SettledBatch:
         raise SettleSystemError(f"the job's work folder {work} is gone; its settlement was abandoned")
     rendered = settle_batch(batch)
     # Read once, at once, by the driver on this machine: no compression.
-    write_spill(rendered.steps, steps, None)
-    write_spill(rendered.ledger, ledger, None)
+    write_spill(rendered.steps, steps, None, direct=False)
+    write_spill(rendered.ledger, ledger, None, direct=False)
     tmp = lines.with_name(f".{lines.name}.{uuid.uuid4().hex[:8]}")
     try:
         tmp.write_text(rendered.json_lines, encoding="utf-8")

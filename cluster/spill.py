@@ -98,7 +98,7 @@ def _temporary(path: Path) -> Path:
 
 @contextmanager
 def _atomic_writer(
-    path: Path, schema: pa.Schema, compression: str | None
+    path: Path, schema: pa.Schema, compression: str | None, direct: bool = True
 ) -> Iterator[ipc.RecordBatchFileWriter]:
     """An IPC file writer whose file appears at ``path`` only once it is whole: written under a
     temporary name (with ``O_DIRECT`` where it can be, :func:`~settle.cluster.direct_io.open_spill`)
@@ -106,7 +106,7 @@ def _atomic_writer(
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temporary(path)
     try:
-        sink = open_spill(tmp)
+        sink = open_spill(tmp, direct)
         try:
             with ipc.new_file(sink, schema, options=_options(compression)) as writer:
                 yield writer
@@ -117,9 +117,10 @@ def _atomic_writer(
         tmp.unlink(missing_ok=True)
 
 
-def write_spill(table: pa.Table, path: Path, compression: str | None) -> None:
-    """Write ``table`` to ``path`` atomically."""
-    with _atomic_writer(path, table.schema, compression) as writer:
+def write_spill(table: pa.Table, path: Path, compression: str | None, direct: bool = True) -> None:
+    """Write ``table`` to ``path`` atomically; around the page cache unless ``direct`` is false
+    (a small file read back at once belongs in the cache)."""
+    with _atomic_writer(path, table.schema, compression, direct) as writer:
         writer.write_table(table)
 
 

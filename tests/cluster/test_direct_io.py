@@ -83,3 +83,13 @@ def test_a_file_system_that_refuses_o_direct_gets_a_buffered_file(
     sink.write(b"abc")
     sink.close()
     assert (tmp_path / "piece.bin").read_bytes() == b"abc"
+
+
+def test_a_file_read_back_at_once_is_opened_buffered_when_asked(tmp_path: Path) -> None:
+    """``direct=False`` (the settle stage's batch files, read by the driver within seconds)
+    gives an ordinary buffered file, whatever the file system takes."""
+    sink = open_spill(tmp_path / "batch.bin", direct=False)
+    assert not isinstance(sink, DirectFile)
+    sink.write(b"xyz")
+    sink.close()
+    assert (tmp_path / "batch.bin").read_bytes() == b"xyz"
