@@ -133,13 +133,7 @@ class SpillWidths:
         ``int32`` and string columns (fixed-size ids above all), and a piece's rows need no
         conversion when written.  A piece written later, when the task's rows need wider types,
         converts the rows carried narrower (:func:`fitted`)."""
-        schema = self.carried_schema(batch.schema, code_lengths)
-        columns = []
-        for field, column in zip(schema, batch.columns, strict=True):
-            if column.type != field.type:
-                column = pa.chunked_array([_narrowed(c, field.type) for c in column.chunks], field.type)
-            columns.append(column)
-        return pa.Table.from_arrays(columns, schema=schema)
+        return narrow(batch, self.carried_schema(batch.schema, code_lengths))
 
 
 def fitted(table: pa.Table, schema: pa.Schema, wide: pa.Schema) -> pa.Table:
@@ -162,7 +156,7 @@ def fitted(table: pa.Table, schema: pa.Schema, wide: pa.Schema) -> pa.Table:
 
 
 def narrow(table: pa.Table, schema: pa.Schema) -> pa.Table:
-    """``table`` (one chunk a column) converted to the narrowed ``schema``."""
+    """``table`` converted to the narrowed ``schema``, chunk by chunk."""
     columns = []
     for field, column in zip(schema, table.columns, strict=True):
         if column.type != field.type:
