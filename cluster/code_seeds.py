@@ -29,9 +29,22 @@ import pyarrow.compute as pc
 
 from settle.engine.schemas import TABLES
 
-__all__ = ["SEEDED_KEY", "Seed", "declared_seeds", "join_prefixed", "roster_code_seeds", "seeds_for"]
+__all__ = [
+    "MAX_SEED_VALUES",
+    "SEEDED_KEY",
+    "Seed",
+    "declaration",
+    "declared_seeds",
+    "join_prefixed",
+    "roster_code_seeds",
+    "seeds_for",
+]
 
 SEEDED_KEY = b"settle.seeded"  # schema metadata: "column=length:fingerprint,..."
+# A roster with more distinct values of a format seeds nothing: every piece would carry them all
+# uncompacted, and a partition's validation would convert them all, however few its rows use
+# (65,536: indices still fit ``uint16``; the 10M benchmark book's roster has 38,700 NPIs).
+MAX_SEED_VALUES = 1 << 16
 _SEED_FORMATS = ("npi", "tin")
 
 
@@ -49,13 +62,14 @@ class Seed:
 
 def roster_code_seeds(roster: pa.Table) -> dict[str, Seed]:
     """By format (``npi``, ``tin``): the distinct values of the (validated) roster's column of
-    that format, in the order first met."""
+    that format, in the order first met; none for a format with more than
+    :data:`MAX_SEED_VALUES` of them."""
     seeds: dict[str, Seed] = {}
     for column in TABLES["roster"].columns:
         if column.format not in _SEED_FORMATS or column.name not in roster.column_names:
             continue
         values = pc.unique(roster.column(column.name).cast(pa.string()).combine_chunks().drop_null())
-        if len(values):
+        if 0 < len(values) <= MAX_SEED_VALUES:
             seeds[column.format] = Seed(values, _fingerprint(values))
     return seeds
 

@@ -5,9 +5,11 @@ every row's text unchanged."""
 from __future__ import annotations
 
 import pyarrow as pa
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from settle.cluster import code_seeds
 from settle.cluster.code_seeds import SEEDED_KEY, Seed, declaration, roster_code_seeds, seeds_for
 from settle.cluster.task_codes import TaskCodes, compact_dictionaries, join_pieces
 
@@ -40,6 +42,12 @@ def test_seeds_are_the_rosters_distinct_values_in_the_order_first_met() -> None:
     assert sorted(claim) == ["billing_npi", "billing_tin", "rendering_npi", "rendering_tin"]
     assert claim["billing_npi"] is seeds["npi"] and claim["rendering_tin"] is seeds["tin"]
     assert seeds_for("eligibility", seeds) == {}
+
+
+def test_a_roster_with_too_many_values_of_a_format_seeds_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(code_seeds, "MAX_SEED_VALUES", 2)
+    roster = pa.table({"npi": pa.array(["1", "2", "3", "1"]), "tin": pa.array(["t1", "t2", "t1", "t2"])})
+    assert sorted(roster_code_seeds(roster)) == ["tin"]
 
 
 def test_joining_seeded_pieces_by_hand() -> None:
