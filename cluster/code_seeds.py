@@ -106,14 +106,17 @@ def join_prefixed(chunks: Sequence[pa.DictionaryArray], shared: int) -> pa.Dicti
     """One array over a dictionary whose first ``shared`` values every chunk's dictionary
     starts with: those values once, then each chunk's own values after them, laid end to end.
     A chunk's index below ``shared`` is kept; one above is moved by where its tail lands
-    (nulls stay null)."""
+    (nulls stay null).  With ``shared`` 0 the dictionaries are simply laid end to end, each
+    chunk's indices shifted by the lengths of the dictionaries before its own."""
     tails, indices, end = [], [], shared
     for chunk in chunks:
         tail = chunk.dictionary.slice(shared)
         moved = chunk.indices
         if len(tail) and end != shared:
-            keep = pc.less(moved, pa.scalar(shared, moved.type))
-            moved = pc.if_else(keep, moved, pc.add(moved, pa.scalar(end - shared, moved.type)))
+            shifted = pc.add(moved, pa.scalar(end - shared, moved.type))
+            if shared:  # indices into the shared prefix stay
+                shifted = pc.if_else(pc.less(moved, pa.scalar(shared, moved.type)), moved, shifted)
+            moved = shifted
         tails.append(tail)
         indices.append(moved)
         end += len(tail)

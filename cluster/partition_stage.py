@@ -144,11 +144,11 @@ class _HeldPieces:
         listed = sorted(self._held)
         held, self._held, self._bytes = self._held, {}, 0
         # Each column as narrow as the task's rows allow (settle.cluster.spill_widths).
-        lengths = {name: len(values) for name, values in self.codes.values.items()}
-        lengths["_source_file"] = len(held[listed[0]][0].column("_source_file").chunk(0).dictionary)
-        schema = self.widths.schema(self.codes.schema(self._schema), lengths)
+        code_lengths = self.codes.lengths()
+        files = len(held[listed[0]][0].column("_source_file").chunk(0).dictionary)
+        schema = self.widths.schema(self.codes.schema(self._schema), {**code_lengths, "_source_file": files})
         # Rows carried when the task's widths were narrower are converted to today's.
-        carried = self.widths.carried_schema(self._schema, {n: lengths[n] for n in self.codes.values})
+        carried = self.widths.carried_schema(self._schema, code_lengths)
         wide = self._schema
         # The code columns validation need not check value by value (TaskCodes.canonical).
         declared = ",".join(self.codes.canonical(self.table)).encode()
@@ -235,8 +235,7 @@ def split_files(
         wide = batch.schema
         if widths is not None:
             widths.observe(batch)
-            code_lengths = {n: len(v) for n, v in codes.values.items()} if codes is not None else {}
-            batch = widths.carried(batch, code_lengths)
+            batch = widths.carried(batch, codes.lengths() if codes is not None else {})
         # Split at most SPLIT_ROWS rows at a time: the take that groups rows by partition
         # reads each column in as many interleaved runs as there are partitions, which stays
         # in the CPU's cache only for a slice of the batch.

@@ -24,7 +24,8 @@ batches of about 14,000 lines), each with dictionaries of its own.  Every step a
 per chunk (decoding the codes to text a chunk at a time, checking each chunk's dictionary,
 Polars frames of 141 chunks), so :func:`join_pieces` makes them one table whose dictionary
 columns are one chunk each: a dictionary column's dictionaries are concatenated (a value may
-repeat; the indices are shifted, never re-hashed), except ``_source_file``'s, which are
+repeat; the indices are shifted, never re-hashed; a seeded column's shared prefix kept once,
+:func:`~settle.cluster.code_seeds.join_prefixed`), except ``_source_file``'s, which are
 unified (a handful of file names, which Polars turns into a categorical).
 
 The dictionary arrays made here are made without pyarrow's check that every index is within
@@ -113,6 +114,10 @@ class TaskCodes:
             known = self.values[name] = pa.concat_arrays([known, new])
             mapping = pc.index_in(dictionary, value_set=known)
         return mapping.cast(pa.int32())
+
+    def lengths(self) -> dict[str, int]:
+        """The length of each code column's task dictionary now."""
+        return {name: len(values) for name, values in self.values.items()}
 
     def seeded(self) -> dict[str, str]:
         """The columns whose dictionary starts with a seed, with the seed's declaration
@@ -255,26 +260,13 @@ def _joined(tables: list[pa.Table], seeded: dict[str, int]) -> pa.Table:
     columns = []
     for field, column in zip(joined.schema, joined.columns, strict=True):
         if column.num_chunks > 1 and pa.types.is_dictionary(field.type):
-            if field.name in seeded:
-                one = join_prefixed(column.chunks, seeded[field.name])
-            elif field.name == _SOURCE_FILE:
+            if field.name == _SOURCE_FILE:
                 one = _unified(column.chunks)
-            else:
-                one = _concatenated(column.chunks)
+            else:  # an unseeded column's dictionaries share no prefix: laid end to end
+                one = join_prefixed(column.chunks, seeded.get(field.name, 0))
             column = pa.chunked_array([one], field.type)
         columns.append(column)
     return pa.Table.from_arrays(columns, schema=joined.schema)
-
-
-def _concatenated(chunks: list[pa.DictionaryArray]) -> pa.DictionaryArray:
-    """One array over the chunks' dictionaries laid end to end, each chunk's indices shifted
-    by the length of the dictionaries before its own (nulls stay null)."""
-    shifted, offset = [], 0
-    for chunk in chunks:
-        shifted.append(pc.add(chunk.indices, pa.scalar(offset, chunk.indices.type)))
-        offset += len(chunk.dictionary)
-    dictionary = pa.concat_arrays([c.dictionary for c in chunks])
-    return pa.DictionaryArray.from_arrays(pa.concat_arrays(shifted), dictionary, safe=False)
 
 
 def _unified(chunks: list[pa.DictionaryArray]) -> pa.DictionaryArray:
