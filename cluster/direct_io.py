@@ -13,6 +13,15 @@ file truncated to its length.  Where ``O_DIRECT`` is refused (tmpfs, some networ
 :func:`open_spill` opens an ordinary buffered file instead; the bytes are the same either way.
 
 Readers are unchanged (they memory-map the files: pages come from the disk, read ahead).
+
+Which way a job's spill goes is chosen once per job on the driver (:func:`spill_direct`, set
+by ``SETTLE_SPILL_DIRECT``): ``auto`` (the default) writes through the page cache when the
+job's estimated spill is at most a quarter of the memory available when it starts
+(``MemAvailable``), so that it stays in memory beside the job's own working set and the
+validate stage reads it from there; a bigger spill goes around the cache.  A warm 1M-member
+job (about 1.4 GB of pieces, 22 GB available) took 15.6-16.5 s through the cache against
+16.7-17.8 s around it, alternated in the same hour, its validate stage no longer waiting on the
+disk (2026-12-08).
 """
 
 from __future__ import annotations
@@ -24,10 +33,14 @@ from typing import IO, Any
 
 import numpy as np
 
-__all__ = ["BLOCK", "CHUNK", "DirectFile", "open_spill"]
+from settle.engine.errors import ConfigurationError
+
+__all__ = ["BLOCK", "CHUNK", "DIRECT_SETTINGS", "DirectFile", "open_spill", "spill_direct"]
 
 BLOCK = 4096  # alignment of the buffer's address, of every write's length and file offset
 CHUNK = 8 << 20  # bytes gathered before each write
+DIRECT_SETTINGS = ("auto", "always", "never")  # of SETTLE_SPILL_DIRECT
+CACHED_SHARE = 4  # auto: through the cache when the spill is at most 1/4 of available memory
 _buffers: dict[int, np.ndarray] = {}  # one aligned buffer per process (reused: warm memory)
 
 
@@ -108,3 +121,35 @@ def open_spill(path: Path, direct: bool = True) -> DirectFile | IO[bytes]:
             if error.errno not in (errno.EINVAL, errno.EOPNOTSUPP):
                 raise
     return open(path, "wb")  # closed by the caller
+
+
+def spill_direct(spill_bytes: int, setting: str | None = None, available: int | None = None) -> bool:
+    """Whether a job whose spill is estimated at ``spill_bytes`` writes it around the page cache.
+
+    ``setting`` (default: ``SETTLE_SPILL_DIRECT``, else ``auto``) is one of
+    :data:`DIRECT_SETTINGS`: ``always`` and ``never`` say so; ``auto`` goes around the cache
+    unless the spill is at most 1/:data:`CACHED_SHARE` of ``available`` bytes (default: the
+    machine's ``MemAvailable``; where that cannot be read, around the cache).  On a multi-node
+    Ray cluster the driver's machine stands for the workers'."""
+    chosen = (setting or os.environ.get("SETTLE_SPILL_DIRECT") or "auto").strip().lower()
+    if chosen not in DIRECT_SETTINGS:
+        raise ConfigurationError(
+            f"SETTLE_SPILL_DIRECT is {chosen!r}; it must be one of {', '.join(DIRECT_SETTINGS)}.",
+            variable="SETTLE_SPILL_DIRECT",
+        )
+    if chosen != "auto":
+        return chosen == "always"
+    memory = available if available is not None else _available_memory()
+    return memory is None or spill_bytes * CACHED_SHARE > memory
+
+
+def _available_memory() -> int | None:
+    """The kernel's estimate of memory available without swapping (``MemAvailable``), in bytes."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None

@@ -42,6 +42,7 @@ import pyarrow as pa
 from settle.cluster import plan as cluster_plan
 from settle.cluster.checksums import InputChecksums
 from settle.cluster.code_seeds import roster_code_seeds
+from settle.cluster.direct_io import spill_direct
 from settle.cluster.member_outputs import ReadyPartitions, write_member_level
 from settle.cluster.outputs import OutputWriter
 from settle.cluster.partitioning import PARTITION_LINES, claim_lines, partition_count
@@ -60,7 +61,7 @@ from settle.cluster.reduce import (
     combine_counts,
     combine_figures,
 )
-from settle.cluster.spill import spill_compression
+from settle.cluster.spill import RAW_BYTES_PER_LINE, spill_compression
 from settle.cluster.stages import MapResult, SettledFacts, ShardContext, ValidateResult
 from settle.engine import __version__
 from settle.engine.job import JobDocument
@@ -182,6 +183,7 @@ def _run(
             partitioned=count > 1,
             files={} if count > 1 else {t: files[t] for t in member_tables},
             spill_compression=spill_compression(lines, work),
+            spill_direct=spill_direct(lines * RAW_BYTES_PER_LINE),
             code_seeds=roster_code_seeds(roster),
         )
         plan = JobPlan(partitions, [(0, partitions)], count > 1, lines)

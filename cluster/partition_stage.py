@@ -96,7 +96,9 @@ def partition_stage(ctx: ShardContext, task: InputTask) -> tuple[dict[int, int],
     dictionary per column)."""
     codes, widths = TaskCodes(seeds_for(task.table, ctx.code_seeds)), SpillWidths()
     counted = [0]
-    pieces = _HeldPieces(Path(ctx.work), task.table, task.index, codes, widths, ctx.spill_compression)
+    pieces = _HeldPieces(
+        Path(ctx.work), task.table, task.index, codes, widths, ctx.spill_compression, ctx.spill_direct
+    )
     split = split_files(ctx, task.table, task.files, task.row_groups, counted, codes, widths)
     for p, part, nbytes, wide in split:
         pieces.add(p, part, nbytes, wide)
@@ -115,9 +117,10 @@ class _HeldPieces:
         codes: TaskCodes,
         widths: SpillWidths,
         compression: str | None,
+        direct: bool,
     ) -> None:
         self.root, self.table = work / "pieces" / table, table
-        self.task, self.compression = task, compression
+        self.task, self.compression, self.direct = task, compression, direct
         self.codes, self.widths = codes, widths
         self.rows: Counter[int] = Counter()
         self._held: dict[int, list[pa.Table]] = {}
@@ -165,7 +168,7 @@ class _HeldPieces:
                 yield p, narrow(self.codes.restore(joined), schema)
 
         path = self.root / f"{self.task:06d}-{self._seq:04d}{SUFFIX}"
-        write_partitioned(path, schema, parts(), listed, self.compression)
+        write_partitioned(path, schema, parts(), listed, self.compression, self.direct)
         self._seq += 1
 
 

@@ -144,6 +144,7 @@ def write_partitioned(
     parts: Iterable[tuple[int, pa.Table]],
     partitions: Sequence[int],
     compression: str | None,
+    direct: bool = True,
 ) -> None:
     """Write one record batch per partition to ``path`` atomically: ``parts`` yields
     ``(partition, rows)`` for each of ``partitions`` in that order, each ``rows`` a table of
@@ -158,7 +159,7 @@ def write_partitioned(
     listed = list(partitions)
     metadata = dict(schema.metadata or {})
     metadata[PARTITIONS_KEY] = ",".join(map(str, listed)).encode()
-    with _atomic_writer(path, schema.with_metadata(metadata), compression) as writer:
+    with _atomic_writer(path, schema.with_metadata(metadata), compression, direct) as writer:
         for expected, (p, rows) in zip(listed, parts, strict=True):
             if p != expected:
                 raise SettleSystemError(

@@ -87,6 +87,7 @@ class ShardContext:
     partitioned: bool
     files: dict[str, list[InputFile]] = field(default_factory=dict)  # read directly when not partitioned
     spill_compression: str | None = "lz4"  # of every spill file (settle.cluster.spill.spill_compression)
+    spill_direct: bool = True  # written around the page cache (settle.cluster.direct_io.spill_direct)
     # By format: the values a partition task's dictionary of a code column starts with
     # (settle.cluster.code_seeds.roster_code_seeds).
     code_seeds: dict[str, Seed] = field(default_factory=dict)
@@ -165,7 +166,7 @@ def validate_stage(ctx: ShardContext, shard: int, start: int, stop: int) -> Vali
     result, tables = _validate(ctx, start, stop, population=True)
     for table, rows in tables.items():
         folder = Path(ctx.work) / "validated" / f"s{shard:05d}"
-        write_spill(rows.to_arrow(), folder / f"{table}{SUFFIX}", ctx.spill_compression)
+        _spill(ctx, rows.to_arrow(), folder / f"{table}{SUFFIX}")
     return result
 
 
@@ -211,7 +212,7 @@ def _validate(
             reasons[table].update(tv.counts.rejected_by_reason)
         found = concat_rejects(rejects)
         if found.num_rows:
-            write_spill(sorted_rejects([found]), _part(ctx, "rejects-v", p), ctx.spill_compression)
+            _spill(ctx, sorted_rejects([found]), _part(ctx, "rejects-v", p))
     tables = {t: pl.concat(parts, how="vertical", rechunk=False) for t, parts in accepted.items()}
     facts = PopulationFacts()
     if population and any(plan.needs_population_pass for plan in ctx.plans) and _has_members(tables):
@@ -269,10 +270,10 @@ def _map(
         frame = frame.with_columns(pl.Series("__p", parts))
         for (p,), rows in frame.partition_by("__p", as_dict=True, maintain_order=True).items():
             sorted_rows = rows.drop("__p").sort(*_SORT[name])
-            write_spill(sorted_rows.to_arrow(), _part(ctx, name, int(p)), ctx.spill_compression)
+            _spill(ctx, sorted_rows.to_arrow(), _part(ctx, name, int(p)))
     if out.rejects.num_rows:
         for p, rows in _route_rejects(ctx, out.rejects, tables):
-            write_spill(sorted_rejects([rows]), _part(ctx, "rejects-k", p), ctx.spill_compression)
+            _spill(ctx, sorted_rejects([rows]), _part(ctx, "rejects-k", p))
     return MapResult(
         pool_bases=out.pool_bases,
         baselines=out.baselines,
@@ -324,3 +325,8 @@ def part_path(work: str | Path, name: str, p: int) -> Path:
 
 def _part(ctx: ShardContext, name: str, p: int) -> Path:
     return part_path(ctx.work, name, p)
+
+
+def _spill(ctx: ShardContext, table: pa.Table, path: Path) -> None:
+    """Write ``table`` to ``path`` as the job spills (its compression, through the cache or not)."""
+    write_spill(table, path, ctx.spill_compression, ctx.spill_direct)

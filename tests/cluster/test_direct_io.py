@@ -13,8 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from settle.cluster import direct_io
-from settle.cluster.direct_io import BLOCK, DirectFile, open_spill
+from settle.cluster.direct_io import BLOCK, CACHED_SHARE, DirectFile, open_spill, spill_direct
 from settle.cluster.spill import read_partition, write_partitioned
+from settle.engine.errors import ConfigurationError
 
 
 @pytest.fixture
@@ -93,3 +94,39 @@ def test_a_file_read_back_at_once_is_opened_buffered_when_asked(tmp_path: Path) 
     sink.write(b"xyz")
     sink.close()
     assert (tmp_path / "batch.bin").read_bytes() == b"xyz"
+
+
+def test_auto_spills_through_the_cache_only_what_fits_a_quarter_of_available_memory() -> None:
+    gb = 1 << 30
+    assert CACHED_SHARE == 4
+    assert spill_direct(4 * gb, "auto", available=16 * gb) is False  # exactly a quarter
+    assert spill_direct(4 * gb + 1, "auto", available=16 * gb) is True
+    assert spill_direct(0, "auto", available=16 * gb) is False
+
+
+def test_always_and_never_override_the_estimate() -> None:
+    assert spill_direct(1, "always", available=1 << 40) is True
+    assert spill_direct(1 << 40, "never", available=1) is False
+    assert spill_direct(1 << 40, " Never ", available=1) is False  # as an environment gives it
+
+
+def test_the_setting_comes_from_the_environment_and_a_bad_one_is_named(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SETTLE_SPILL_DIRECT", "never")
+    assert spill_direct(1 << 40, available=1) is False
+    monkeypatch.setenv("SETTLE_SPILL_DIRECT", "sometimes")
+    with pytest.raises(ConfigurationError, match="SETTLE_SPILL_DIRECT is 'sometimes'") as raised:
+        spill_direct(1)
+    assert raised.value.variable == "SETTLE_SPILL_DIRECT"
+
+
+def test_unknown_available_memory_goes_around_the_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SETTLE_SPILL_DIRECT", raising=False)
+    monkeypatch.setattr(direct_io, "_available_memory", lambda: None)
+    assert spill_direct(1) is True
+
+
+def test_available_memory_is_read_from_the_kernel() -> None:
+    memory = direct_io._available_memory()
+    assert memory is not None and 0 < memory <= os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
