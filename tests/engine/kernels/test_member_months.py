@@ -240,3 +240,27 @@ def test_every_rule_equals_a_day_by_day_count(
     rows = [(m, g, base + dt.timedelta(days=s), base + dt.timedelta(days=s + n)) for m, g, s, n in spans]
     got = _mm(member_months(eligibility(*rows), period, rule)) if rows else {}
     assert got == _brute_force(rows, period, rule)
+
+
+def test_spans_that_neither_overlap_nor_touch_come_back_as_they_are() -> None:
+    rows = [
+        ("m2", "G", D("2025-03-01"), D("2025-03-31")),
+        ("m1", "G", D("2025-05-01"), D("2025-06-30")),
+        ("m1", "G", D("2025-01-01"), D("2025-03-30")),  # ends two days before the next starts
+        ("m1", "H", D("2025-04-01"), D("2025-04-30")),
+    ]
+    merged = merge_spans(eligibility(*rows)).collect()
+    assert sorted(merged.rows()) == sorted(rows)
+
+
+def test_a_span_that_touches_the_next_merges_with_it_whatever_the_others_do() -> None:
+    rows = [
+        ("m2", "G", D("2025-03-01"), D("2025-03-31")),
+        ("m1", "G", D("2025-01-01"), D("2025-03-31")),
+        ("m1", "G", D("2025-04-01"), D("2025-06-30")),  # adjacent: one span Jan..Jun
+    ]
+    merged = merge_spans(eligibility(*rows)).collect()
+    assert sorted(merged.rows()) == [
+        ("m1", "G", D("2025-01-01"), D("2025-06-30")),
+        ("m2", "G", D("2025-03-01"), D("2025-03-31")),
+    ]
