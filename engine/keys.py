@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import polars as pl
 
 __all__ = ["key_hash", "repeated_values"]
@@ -31,10 +32,15 @@ def key_hash(keys: Sequence[str], first_seed: int = 1) -> pl.Expr:
 
 
 def repeated_values(values: pl.Series) -> pl.Series:
-    """The values that occur more than once, by sorting (Polars' sort of 1.4 M hashes: 0.02 s,
-    against 0.08 s for numpy's and 0.10-0.14 s for hashing them again with ``is_duplicated``)."""
+    """The values that occur more than once, by sorting: numpy's sort of integers without
+    nulls (vectorised: 1.86 M hashes, one thread, 17 ms against 39 ms for Polars' sort and
+    160 ms for hashing them again with ``is_duplicated``, 2026-12-08), else Polars'."""
     if values.len() < 2:
         return values.clear()
-    ordered = values.sort()
-    later = ordered.slice(1)
-    return later.filter(later == ordered.slice(0, ordered.len() - 1)).unique()
+    if values.dtype.is_integer() and values.null_count() == 0:
+        ordered = np.sort(values.to_numpy())
+        repeats = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+        return pl.Series(values.name, repeats, dtype=values.dtype)
+    ordered_series = values.sort()
+    later = ordered_series.slice(1)
+    return later.filter(later == ordered_series.slice(0, ordered_series.len() - 1)).unique()
