@@ -104,9 +104,14 @@ def _units(batch: SettlementBatch) -> list[SettlementUnit] | None:
 
     def unit(entity_id: str, group_id: str | None, rows: list[int], members: int) -> SettlementUnit:
         q = quality.get(entity_id, NO_QUALITY_RESULT)
-        rw, rmm, brw, brmm = (sum(sums[r][k] for r in rows) for k in range(4))
+        if len(rows) == 1:  # a unit per cell (per-group settlement): nothing to add up
+            rw, rmm, brw, brmm = sums[rows[0]]
+            unit_months, unit_actual = int(months[rows[0]]), int(actual[rows[0]])
+        else:
+            rw, rmm, brw, brmm = (sum(sums[r][k] for r in rows) for k in range(4))
+            unit_months, unit_actual = sum(int(months[r]) for r in rows), sum(int(actual[r]) for r in rows)
         inputs = BenchmarkInputs(
-            member_months(sum(int(months[r]) for r in rows)),
+            member_months(unit_months),
             baseline.get(entity_id),
             mean_score(rw, rmm) if adjust else None,
             mean_score(brw, brmm) if adjust else None,
@@ -114,9 +119,7 @@ def _units(batch: SettlementBatch) -> list[SettlementUnit] | None:
         weights = (
             () if group_id is not None else tuple((group_ids[r], member_months(int(months[r]))) for r in rows)
         )
-        return SettlementUnit(
-            entity_id, group_id, members, sum(int(actual[r]) for r in rows), q.score, q.met, inputs, weights
-        )
+        return SettlementUnit(entity_id, group_id, members, unit_actual, q.score, q.met, inputs, weights)
 
     if batch.per_group:
         return [unit(e, group_ids[r], [r], int(members[r])) for r, e in enumerate(entity_ids)]
