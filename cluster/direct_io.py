@@ -18,10 +18,10 @@ Which way a job's spill goes is chosen once per job on the driver (:func:`spill_
 by ``SETTLE_SPILL_DIRECT``): ``auto`` (the default) writes through the page cache when the
 job's estimated spill is at most a quarter of the memory available when it starts
 (``MemAvailable``), so that it stays in memory beside the job's own working set and the
-validate stage reads it from there; a bigger spill goes around the cache.  A warm 1M-member
-job (about 1.4 GB of pieces, 22 GB available) took 15.6-16.5 s through the cache against
-16.7-17.8 s around it, alternated in the same hour, its validate stage no longer waiting on the
-disk (2026-12-08).
+validate stage reads it from there; a bigger spill goes around the cache.  Warm 1M-member
+jobs (about 1.4 GB of pieces, 22 GB available), alternated in the same hour: 14.9-17.2 s
+through the cache against 16.5-19.9 s around it, the validate stage no longer waiting on the
+disk (2026-12-08, docs/performance.md).
 """
 
 from __future__ import annotations

@@ -79,7 +79,7 @@ def merge_spans(spans: Frame, keys: Sequence[str] = ("member_id", "group_id")) -
 
     Where every span opens its own merged span (nothing overlaps or touches: most books),
     the sorted spans are the result as they are, without the group-by (69,000 spans of a 1M
-    book's partition: 26 -> 10 ms)."""
+    book's partition: 26 -> 11.5 ms)."""
     k = list(keys)
     big, offset = 1 << 24, 1 << 23  # day numbers + offset stay in [0, 2**24) for years 0..24000
     key_index = pl.col("_key") * big
