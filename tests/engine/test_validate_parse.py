@@ -410,6 +410,25 @@ def test_identifiers_are_taken_as_they_are_only_when_the_full_parse_changes_noth
         assert _parse_with(column, values, canonical=True) == full
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    width=st.integers(min_value=1, max_value=5),
+    cells=st.lists(st.text(alphabet="M0-~ \t\u00e9", min_size=5, max_size=5), min_size=1, max_size=8),
+    cut=st.integers(min_value=0, max_value=2),
+)
+def test_identifiers_of_one_length_are_judged_as_any_others(width: int, cells: list[str], cut: int) -> None:
+    """Ids of one byte length take the strided path: it accepts exactly what the rule accepts
+    (a space, tab or multi-byte character at either end sends the column to the full parse),
+    on a slice of an array too."""
+    member = TABLES["medical_claim"].column("member_id")
+    values = [c[:width] for c in cells]
+    array = pa.array(values, pa.string())
+    array = array.slice(min(cut, len(array) - 1))
+    kept = array.to_pylist()
+    found = "raw" in canonical_identifier_columns(pa.table({"raw": array}), {"raw": member})
+    assert found == all("!" <= v[0] <= "~" and "!" <= v[-1] <= "~" for v in kept)
+
+
 def test_an_identifier_with_any_doubtful_end_goes_through_the_full_parse() -> None:
     member = TABLES["medical_claim"].column("member_id")
 
