@@ -33,7 +33,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from settle.engine.errors import ConfigurationError
+from settle.cluster.choices import setting_choice
 
 __all__ = ["BLOCK", "CHUNK", "DIRECT_SETTINGS", "DirectFile", "open_spill", "spill_direct"]
 
@@ -131,12 +131,7 @@ def spill_direct(spill_bytes: int, setting: str | None = None, available: int | 
     unless the spill is at most 1/:data:`CACHED_SHARE` of ``available`` bytes (default: the
     machine's ``MemAvailable``; where that cannot be read, around the cache).  On a multi-node
     Ray cluster the driver's machine stands for the workers'."""
-    chosen = (setting or os.environ.get("SETTLE_SPILL_DIRECT") or "auto").strip().lower()
-    if chosen not in DIRECT_SETTINGS:
-        raise ConfigurationError(
-            f"SETTLE_SPILL_DIRECT is {chosen!r}; it must be one of {', '.join(DIRECT_SETTINGS)}.",
-            variable="SETTLE_SPILL_DIRECT",
-        )
+    chosen = setting_choice("SETTLE_SPILL_DIRECT", DIRECT_SETTINGS, setting)
     if chosen != "auto":
         return chosen == "always"
     memory = available if available is not None else _available_memory()

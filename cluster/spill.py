@@ -35,8 +35,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
+from settle.cluster.choices import setting_choice
 from settle.cluster.direct_io import open_spill
-from settle.engine.errors import ConfigurationError, SettleSystemError
+from settle.engine.errors import SettleSystemError
 
 __all__ = [
     "COMPRESSIONS",
@@ -74,12 +75,7 @@ def spill_compression(claim_lines: int, work: Path, setting: str | None = None) 
     297 s with LZ4 and 224-239 s uncompressed, the pieces read back from disk at its speed.
     Where the work folder is a slow network volume, ``lz4`` may be the better setting.
     """
-    chosen = (setting or os.environ.get("SETTLE_SPILL_COMPRESSION") or "auto").strip().lower()
-    if chosen not in COMPRESSIONS:
-        raise ConfigurationError(
-            f"SETTLE_SPILL_COMPRESSION is {chosen!r}; it must be one of {', '.join(COMPRESSIONS)}.",
-            variable="SETTLE_SPILL_COMPRESSION",
-        )
+    chosen = setting_choice("SETTLE_SPILL_COMPRESSION", COMPRESSIONS, setting)
     if chosen != "auto":
         return None if chosen == "none" else chosen
     fits = claim_lines * RAW_BYTES_PER_LINE <= shutil.disk_usage(work).free // 2
