@@ -12,8 +12,8 @@ shared memory mapped into the driver, and every page of it the driver touched st
 driver's resident set after the object was freed (the store keeps its arena mapped): at 5M
 members the driver grew by 1.7 GB while settling, as much as the statements' rendered rows.
 A spill file is mapped, written on, and unmapped when the driver drops it.  Each batch's files
-are removed as soon as they are read; a retried task rewrites the same names.  They are written
-through the page cache, not around it as the partition pieces are
+are removed as soon as they are read; a retried task rewrites the same names.  They are always
+written through the page cache, whichever way the job's other spill files go
 (:mod:`~settle.cluster.direct_io`): the driver reads them within seconds, and written around
 the cache they were read back from the disk a page fault at a time (0.18-0.24 GB in a 1M-member
 job's settle stage, none since).
